@@ -1,0 +1,83 @@
+"""Numeric gradients by centred differences, for checking every backward pass.
+
+All helpers perturb ``x`` in place and restore it, so ``f`` must read ``x`` afresh on each
+call (closures over the array do). Use float64: in float32 the rounding error of a centred
+difference with h = 1e-5 swamps the signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from cs231n_lib import _validate
+
+#: Relative error below which an analytic gradient is taken to match a numeric one (float64).
+GRAD_REL_TOL = 1e-6
+
+
+def rel_error(x: np.ndarray, y: np.ndarray) -> float:
+    """Largest elementwise relative error max |x - y| / max(1e-8, |x| + |y|)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.shape != y.shape:
+        raise ValueError(f"rel_error: shapes differ, {x.shape} vs {y.shape}")
+    if x.size == 0:
+        return 0.0
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def eval_numerical_gradient(
+    f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5
+) -> np.ndarray:
+    """Gradient of a scalar function ``f`` at ``x`` (same shape as ``x``)."""
+    _validate.array(x, "x")
+    h = _validate.positive_real(h, "h")
+    if x.dtype.kind != "f":
+        raise ValueError(f"x must be a floating-point array to perturb, got dtype {x.dtype}")
+    grad = np.zeros_like(x, dtype=np.float64)
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        fxph = float(f(x))
+        x[ix] = old - h
+        fxmh = float(f(x))
+        x[ix] = old
+        grad[ix] = (fxph - fxmh) / (2 * h)
+        it.iternext()
+    return grad
+
+
+def eval_numerical_gradient_array(
+    f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, df: np.ndarray, h: float = 1e-5
+) -> np.ndarray:
+    """Gradient of ``sum(f(x) * df)`` at ``x``: the backward of an array function.
+
+    Args:
+        f: maps ``x`` to an output array of the same shape as ``df``.
+        x: input, any shape, floating point (perturbed in place and restored).
+        df: upstream gradient, shape of ``f(x)``.
+    """
+    _validate.array(x, "x")
+    _validate.array(df, "df")
+    h = _validate.positive_real(h, "h")
+    if x.dtype.kind != "f":
+        raise ValueError(f"x must be a floating-point array to perturb, got dtype {x.dtype}")
+    grad = np.zeros_like(x, dtype=np.float64)
+    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        pos = np.array(f(x), dtype=np.float64, copy=True)
+        x[ix] = old - h
+        neg = np.array(f(x), dtype=np.float64, copy=True)
+        x[ix] = old
+        if pos.shape != df.shape:
+            raise ValueError(f"f(x) has shape {pos.shape} but df has shape {df.shape}")
+        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        it.iternext()
+    return grad
