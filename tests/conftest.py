@@ -49,7 +49,7 @@ def bwrap() -> str:
 @pytest.fixture
 def chromium() -> str:
     """Path of Debian's Chromium (apt-get install chromium)."""
-    path = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    path = shutil.which("chromium")
     require(path is not None, "chromium (apt-get install chromium)")
     return path
 
