@@ -19,7 +19,8 @@ _NOTEBOOK = re.compile(r"^_NOTEBOOK\s*=\s*[\"']([^\"']+)[\"']", re.M)
 
 def stub_message(function: str, notebook: str | None) -> str:
     """The text a learner sees when calling a function not written yet."""
-    where = f"see {notebook}" if notebook else "see the course notebooks"
+    # Notebooks sit beside cs231n_lib in the release, so name the file, not the repo path.
+    where = f"see {notebook.rsplit('/', 1)[-1]}" if notebook else "see the course notebooks"
     return f"{function}: not written yet; {where}"
 
 

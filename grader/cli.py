@@ -1,0 +1,115 @@
+"""``cs231n-grader``: the instructor's and the learner's command line.
+
+Heavy modules are imported inside each command, so ``check`` works in a student workspace
+that ships only the check API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+def _cmd_release(args: argparse.Namespace) -> int:
+    from grader.release import build_release
+
+    paths = build_release(args.course)
+    print(f"release ready: {paths.release}")
+    return 0
+
+
+def _cmd_student(args: argparse.Namespace) -> int:
+    from grader.workspace import make_student_workspace
+
+    out = make_student_workspace(Path(args.out), force=args.force)
+    print(f"student workspace ready: {out}\n  cd {out} && jupyter lab")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from grader.visible import check
+
+    report = check(args.function)
+    return 0 if report else 1
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from grader.doctor import doctor
+
+    return doctor()
+
+
+def _pipeline(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from grader import pipeline
+
+        return getattr(pipeline, f"cmd_{name}")(args)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cs231n-grader", description="Release, grade and check the CS231n convnets course."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="build the nbgrader course directory and student release")
+    p.add_argument("--course", required=True, type=Path, help="course directory")
+    p.set_defaults(func=_cmd_release)
+
+    p = sub.add_parser("collect", help="take submission zips/directories into submitted/")
+    p.add_argument("--course", required=True, type=Path)
+    p.add_argument("submissions", nargs="+", type=Path, help="zip files or directories")
+    p.set_defaults(func=_pipeline("collect"))
+
+    p = sub.add_parser("autograde", help="grade submissions (notebooks + sandboxed library checks)")
+    p.add_argument("--course", required=True, type=Path)
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--jobs", type=int, default=1, help="students graded in parallel")
+    p.add_argument(
+        "--require-sandbox", action="store_true", help="refuse to grade without bubblewrap"
+    )
+    p.set_defaults(func=_pipeline("autograde"))
+
+    p = sub.add_parser("feedback", help="feedback HTML per student, hidden tests removed")
+    p.add_argument("--course", required=True, type=Path)
+    p.set_defaults(func=_pipeline("feedback"))
+
+    p = sub.add_parser("export", help="grades as CSV for an LMS")
+    p.add_argument("--course", required=True, type=Path)
+    p.add_argument("--to", required=True, type=Path, help="CSV file to write")
+    p.set_defaults(func=_pipeline("export"))
+
+    p = sub.add_parser("demo", help="release, a sample class, autograde, feedback, export")
+    p.add_argument("--course", type=Path, default=Path("course"))
+    p.add_argument("--jobs", type=int, default=2)
+    p.set_defaults(func=_pipeline("demo"))
+
+    p = sub.add_parser("student", help="make a self-study workspace")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--force", action="store_true", help="replace an existing workspace")
+    p.set_defaults(func=_cmd_student)
+
+    p = sub.add_parser("check", help="run the visible checks of the library in this directory")
+    p.add_argument("function", nargs="?", help="one function (default: all)")
+    p.set_defaults(func=_cmd_check)
+
+    p = sub.add_parser("doctor", help="versions, sandbox, dataset cache, speed probe")
+    p.set_defaults(func=_cmd_doctor)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, RuntimeError, FileNotFoundError) as exc:
+        print(f"cs231n-grader {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
