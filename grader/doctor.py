@@ -41,7 +41,8 @@ def doctor() -> int:
         sandbox = importlib.import_module("grader.secure")
         print(f"sandbox      {sandbox.sandbox_status()}")
     except ImportError:
-        print(f"sandbox      bwrap at {shutil.which('bwrap') or 'MISSING (apt-get install bubblewrap)'}")
+        bwrap = shutil.which("bwrap") or "MISSING (apt-get install bubblewrap)"
+        print(f"sandbox      bwrap at {bwrap}")
     try:
         datasets = importlib.import_module("cs231n_lib.datasets")
         cache = datasets.cifar10_cache_dir()
