@@ -10,8 +10,15 @@ faster. The layout is chosen for speed (see ``FIELD-NOTES.md``):
   ``w.reshape(F, -1)``;
 * ``out = w.reshape(F, -1) @ cols`` is one batched matrix multiply whose result
   ``(N, F, Ho*Wo)`` is already NCHW;
-* backward: ``dw = (dout @ cols^T).sum(0)``, ``dcols = w^T @ dout``, and col2im scatters
-  ``dcols`` back with one ``np.add.at`` (or ``np.bincount``) on a flat index cached per shape.
+* backward: ``db`` sums ``dout``; ``dw = (dout @ cols^T).sum(0)`` (batched matmul, then a sum
+  over images); ``dx`` in one of two ways, whichever moves less memory:
+
+  - general case: ``dcols = w^T @ dout``, then col2im scatters ``dcols`` back to the pixels
+    with ``np.add.at`` on a flat per-image index cached per shape (``functools.lru_cache``);
+  - stride 1 with ``F <= C``: ``dx`` is itself a convolution of the zero-extended ``dout``
+    with the spatially flipped filters, channels swapped (the 2-D version of
+    :func:`cs231n_lib.conv_naive.conv1d_backward_via_flip`): a window copy plus one batched
+    matmul, no scatter.
 
 Supports stride, zero padding and dilation, float32 and float64 (the inputs' dtype is kept).
 """
@@ -123,14 +130,61 @@ def conv_backward_fast(
     d2 = np.ascontiguousarray(dout, dtype=dtype).reshape(N, F, Ho * Wo)
     db = d2.sum(axis=(0, 2))
     dw = np.matmul(d2, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
-    w_row = w.reshape(F, -1).astype(dtype, copy=False)
-    dcols = np.matmul(w_row.T, d2)  # (N, C*HH*WW, Ho*Wo)
-    Hp, Wp = H + 2 * pad, W + 2 * pad
-    index = _col2im_index(C, Hp, Wp, HH, WW, stride, dilation, Ho, Wo)
-    dxp = np.zeros((N, C * Hp * Wp), dtype=dtype)
-    np.add.at(dxp, (slice(None), index), dcols.reshape(N, -1))
-    dxp = dxp.reshape(N, C, Hp, Wp)
-    dx = dxp[:, :, pad : pad + H, pad : pad + W]
-    if pad:
-        dx = np.ascontiguousarray(dx)
+    w_cast = w.astype(dtype, copy=False)
+    if stride == 1 and F <= C:
+        # Gather + matmul: cheaper than a scatter when there are no more filters than channels.
+        dx = _dx_by_flipped_filter(d2.reshape(N, F, Ho, Wo), w_cast, x.shape, pad, dilation)
+    else:
+        dx = _dx_by_col2im(d2, w_cast, x.shape, stride, pad, dilation, Ho, Wo)
     return dx, dw, db
+
+
+def _dx_by_col2im(
+    d2: np.ndarray,
+    w: np.ndarray,
+    x_shape: tuple,
+    stride: int,
+    pad: int,
+    dilation: int,
+    Ho: int,
+    Wo: int,
+) -> np.ndarray:
+    """``dx`` as ``col2im(w^T @ dout)``: scatter-add every column entry back to its pixel."""
+    N, C, H, W = x_shape
+    F, _, HH, WW = w.shape
+    Hp, Wp = H + 2 * pad, W + 2 * pad
+    dcols = np.matmul(w.reshape(F, -1).T, d2).reshape(N, -1)  # (N, C*HH*WW*Ho*Wo)
+    index = _col2im_index(C, Hp, Wp, HH, WW, stride, dilation, Ho, Wo)
+    dxp = np.zeros((N, C * Hp * Wp), dtype=d2.dtype)
+    for n in range(N):
+        np.add.at(dxp[n], index, dcols[n])
+    dx = dxp.reshape(N, C, Hp, Wp)[:, :, pad : pad + H, pad : pad + W]
+    return np.ascontiguousarray(dx)
+
+
+def _dx_by_flipped_filter(
+    dout: np.ndarray, w: np.ndarray, x_shape: tuple, pad: int, dilation: int
+) -> np.ndarray:
+    """``dx`` for stride 1 as a convolution of ``dout`` with the flipped, transposed filters.
+
+    ``dx[n, c, y, x] = sum_{f, i, j} dout[n, f, y + pad - i*d, x + pad - j*d] * w[f, c, i, j]``:
+    a 'full' correlation of ``dout`` (zero-extended by ``span - 1`` on each side) with
+    ``w[:, :, ::-1, ::-1]``, channels ``F`` in and ``C`` out, cropped by ``pad``. A gather
+    (contiguous window copy) plus one batched matmul; no scatter-add.
+    """
+    N, C, H, W = x_shape
+    F, _, HH, WW = w.shape
+    _, _, Ho, Wo = dout.shape
+    span_h, span_w = (HH - 1) * dilation + 1, (WW - 1) * dilation + 1
+    # Zero-extended dout; only rows/cols [pad, pad + H + span - 1) are ever read.
+    ext = np.zeros((N, F, H + span_h - 1, W + span_w - 1), dtype=dout.dtype)
+    top, left = span_h - 1 - pad, span_w - 1 - pad  # where dout[.., 0, 0] lands (may be < 0)
+    r0, c0 = max(0, -top), max(0, -left)
+    r1, c1 = min(Ho, H + span_h - 1 - top), min(Wo, W + span_w - 1 - left)
+    if r1 > r0 and c1 > c0:
+        ext[:, :, top + r0 : top + r1, left + c0 : left + c1] = dout[:, :, r0:r1, c0:c1]
+    cols = np.empty((N, F, HH, WW, H, W), dtype=dout.dtype)
+    np.copyto(cols, _windows(ext, HH, WW, 1, dilation, H, W))
+    w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
+    dx = np.matmul(w_flip, cols.reshape(N, F * HH * WW, H * W))
+    return dx.reshape(N, C, H, W)

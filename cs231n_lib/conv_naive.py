@@ -186,7 +186,9 @@ def conv_forward_naive(
                 top = i * stride
                 for j in range(Wo):
                     left = j * stride
-                    window = xp[n, :, top : top + span_h : dilation, left : left + span_w : dilation]
+                    rows = slice(top, top + span_h, dilation)
+                    cols = slice(left, left + span_w, dilation)
+                    window = xp[n, :, rows, cols]
                     out[n, f, i, j] = np.sum(window * w[f]) + b[f]
     cache = (x, w, b, conv_param)
     return out, cache
@@ -203,7 +205,7 @@ def conv_backward_naive(
         cache: ``(x, w, b, conv_param)`` from :func:`conv_forward_naive`.
 
     Returns:
-        ``dx`` ``(N, C, H, W)``, ``dw`` ``(F, C, HH, WW)``, ``db`` ``(F,)``, in the inputs'
+        ``dx`` ``(N, C, H, W)``, ``dw`` ``(F, C, HH, WW)``, ``db`` ``(F,)``, in the forward's
         floating dtype. Because the filters are shared, ``dw[f]`` sums the contribution of
         every window of every image, and ``db[f]`` sums ``dout[:, f]`` over images and
         positions.
@@ -212,7 +214,7 @@ def conv_backward_naive(
     x, w, b, conv_param = cache
     stride, pad, dilation, Ho, Wo = check_conv_inputs(x, w, b, conv_param)
     check_dout(dout, (x.shape[0], w.shape[0], Ho, Wo))
-    dtype = result_dtype(x, w, b, dout)
+    dtype = result_dtype(x, w, b)
     ### BEGIN SOLUTION
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape

@@ -301,8 +301,9 @@ def _tiles_exactly(x_shape: tuple[int, ...], g: PoolGeometry) -> bool:
     """Windows do not overlap and cover every input pixel (stride == window size)."""
     return (
         g.stride == g.pool_height == g.pool_width
-        or (g.stride == g.pool_height and g.stride == g.pool_width)
-    ) and x_shape[2] == g.Ho * g.stride and x_shape[3] == g.Wo * g.stride
+        and x_shape[2] == g.Ho * g.stride
+        and x_shape[3] == g.Wo * g.stride
+    )
 
 
 def _overlaps(g: PoolGeometry) -> bool:
@@ -338,28 +339,31 @@ def max_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
         ``dx``: ``(N, C, H, W)``, dtype of ``x``.
     """
     dout, (x, _, out), g = _check_backward(dout, cache, 3, "max pooling")
-    exact = _tiles_exactly(x.shape, g)
     overlap = _overlaps(g)
-    dx = np.empty_like(x) if exact else np.zeros_like(x)
+    dx = np.empty_like(x) if _tiles_exactly(x.shape, g) else np.zeros_like(x)
     remaining = dout.copy()  # gradient of each window not yet routed to its switch
+    hit = np.empty(out.shape, dtype=bool)
+    routed = np.empty_like(remaining) if overlap else None
     offsets = list(_offsets(g))
     last = len(offsets) - 1
     for k, index in offsets:
         if k == last:
             # Every window not routed yet has its first maximum here (inputs without NaN).
             if overlap:
-                dx[index] += remaining
+                view = dx[index]
+                view += remaining
             else:
                 dx[index] = remaining
             break
-        hit = x[index] == out
-        if overlap:
-            dx[index] += np.where(hit, remaining, 0)
-        elif exact:
-            np.multiply(remaining, hit, out=dx[index])
+        np.equal(x[index], out, out=hit)
+        if routed is not None:
+            np.multiply(remaining, hit, out=routed)
+            view = dx[index]
+            view += routed
+            remaining -= routed  # exactly 0 where routed, unchanged elsewhere
         else:
-            np.copyto(dx[index], remaining, where=hit)
-        np.copyto(remaining, 0, where=hit)
+            np.multiply(remaining, hit, out=dx[index])
+            remaining -= dx[index]
     return dx
 
 
@@ -408,7 +412,8 @@ def avg_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
     dx = np.empty_like(x) if _tiles_exactly(x.shape, g) else np.zeros_like(x)
     for _, index in _offsets(g):
         if overlap:
-            dx[index] += share
+            view = dx[index]
+            view += share
         else:
             dx[index] = share
     return dx
@@ -435,12 +440,16 @@ def l2_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
     windows (see the module docstring)."""
     dout, (x, _, out), g = _check_backward(dout, cache, 3, "L2 pooling")
     # Where the norm is 0 every entry of the window is 0, so dividing by 1 instead gives 0.
-    scale = dout / np.where(out > 0, out, x.dtype.type(1))
+    # x / norm lies in [-1, 1]: dividing first avoids overflow when the norm is tiny.
+    norm = np.where(out > 0, out, x.dtype.type(1))
     overlap = _overlaps(g)
     dx = np.empty_like(x) if _tiles_exactly(x.shape, g) else np.zeros_like(x)
     for _, index in _offsets(g):
+        part = x[index] / norm
+        part *= dout
         if overlap:
-            dx[index] += x[index] * scale
+            view = dx[index]
+            view += part
         else:
-            np.multiply(x[index], scale, out=dx[index])
+            dx[index] = part
     return dx

@@ -1,0 +1,188 @@
+"""Take submissions (zip files or directories) into ``submitted/<student>/convnets/``.
+
+A submission is untrusted input. Each one is checked before anything is written: a student
+id that is a plain name, no absolute paths or ``..`` components, no symlinks or device files,
+no file over :data:`MAX_FILE_BYTES`, at most :data:`MAX_FILES` files and
+:data:`MAX_TOTAL_BYTES` in all. A rejected submission leaves the course directory untouched
+and gets one clear message; the others are still taken.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from grader.release import ASSIGNMENT, CoursePaths
+
+MAX_FILE_BYTES = 20 * 2**20
+MAX_TOTAL_BYTES = 100 * 2**20
+MAX_FILES = 2000
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+class SubmissionRejected(ValueError):
+    """A submission broke one of the rules above; the message names the rule and the file."""
+
+
+@dataclass(frozen=True)
+class Collected:
+    student: str
+    source: Path
+    files: int
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def student_id_for(source: Path) -> str:
+    """``alice.zip`` or ``alice/`` → ``alice``; the id must be a plain name."""
+    name = source.name[: -len(".zip")] if source.name.endswith(".zip") else source.name
+    if not STUDENT_ID.match(name):
+        raise SubmissionRejected(
+            f"student id {name!r} (from {source.name}) must be letters, digits, '_', '.', '-'"
+        )
+    return name
+
+
+def _safe_relpath(name: str) -> PurePosixPath:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or re.match(r"^[A-Za-z]:", name):
+        raise SubmissionRejected(f"{name}: absolute path")
+    if any(part == ".." for part in path.parts):
+        raise SubmissionRejected(f"{name}: path traversal ('..')")
+    return path
+
+
+def _strip_common_root(names: list[PurePosixPath]) -> list[PurePosixPath]:
+    """Drop wrapper folders (``alice/convnets/...``) down to where the assignment starts."""
+    while names and all(len(n.parts) > 1 for n in names):
+        first = names[0].parts[0]
+        if any(n.parts[0] != first for n in names):
+            break
+        if any(n.suffix == ".ipynb" and len(n.parts) == 1 for n in names):
+            break
+        names = [PurePosixPath(*n.parts[1:]) for n in names]
+    return names
+
+
+def _check_budget(count: int, total: int, name: str, size: int) -> None:
+    if size > MAX_FILE_BYTES:
+        raise SubmissionRejected(f"{name}: {size} bytes is over the {MAX_FILE_BYTES} byte limit")
+    if count > MAX_FILES:
+        raise SubmissionRejected(f"more than {MAX_FILES} files")
+    if total > MAX_TOTAL_BYTES:
+        raise SubmissionRejected(f"more than {MAX_TOTAL_BYTES} bytes in all")
+
+
+def _extract_zip(archive: Path, dest: Path) -> int:
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as exc:
+        raise SubmissionRejected(f"{archive.name}: not a zip file ({exc})") from exc
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        total = 0
+        for count, info in enumerate(infos, 1):
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise SubmissionRejected(f"{info.filename}: symlinks are not accepted")
+            if mode and not stat.S_ISREG(mode):
+                raise SubmissionRejected(f"{info.filename}: not a regular file")
+            _safe_relpath(info.filename)
+            total += info.file_size
+            _check_budget(count, total, info.filename, info.file_size)
+        targets = _strip_common_root([_safe_relpath(i.filename) for i in infos])
+        for info, rel in zip(infos, targets, strict=True):
+            out = dest / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            written = 0
+            with zf.open(info) as src, open(out, "wb") as dst:
+                # The declared size can lie (zip bombs): count what is really written.
+                while chunk := src.read(1 << 16):
+                    written += len(chunk)
+                    if written > MAX_FILE_BYTES:
+                        raise SubmissionRejected(f"{info.filename}: inflates past the limit")
+                    dst.write(chunk)
+        return len(infos)
+
+
+def _copy_dir(src: Path, dest: Path) -> int:
+    files: list[tuple[Path, PurePosixPath]] = []
+    total = 0
+    for path in sorted(src.rglob("*")):
+        rel = PurePosixPath(path.relative_to(src).as_posix())
+        if path.is_symlink():
+            raise SubmissionRejected(f"{rel}: symlinks are not accepted")
+        if path.is_dir():
+            continue
+        if not path.is_file():
+            raise SubmissionRejected(f"{rel}: not a regular file")
+        size = path.stat().st_size
+        total += size
+        _check_budget(len(files) + 1, total, str(rel), size)
+        files.append((path, rel))
+    targets = _strip_common_root([rel for _, rel in files])
+    for (path, _), rel in zip(files, targets, strict=True):
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest / rel)
+    return len(files)
+
+
+def collect_one(paths: CoursePaths, source: Path) -> Collected:
+    """Take one zip or directory; on any rule broken nothing is written."""
+    source = Path(source)
+    try:
+        student = student_id_for(source)
+    except SubmissionRejected as exc:
+        return Collected("?", source, 0, str(exc))
+    try:
+        with tempfile.TemporaryDirectory(dir=paths.root, prefix=".collect-") as scratch:
+            staged = Path(scratch) / ASSIGNMENT
+            staged.mkdir()
+            if source.is_dir() and not source.is_symlink():
+                count = _copy_dir(source, staged)
+            elif source.is_file() and source.suffix == ".zip":
+                count = _extract_zip(source, staged)
+            else:
+                raise SubmissionRejected(f"{source}: not a .zip file or a directory")
+            if count == 0:
+                raise SubmissionRejected(f"{source.name}: empty submission")
+            (staged / "timestamp.txt").write_text(
+                datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+            )
+            final = paths.submitted / student / ASSIGNMENT
+            if final.exists():
+                shutil.rmtree(final)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(staged), final)
+    except SubmissionRejected as exc:
+        return Collected(student, source, 0, str(exc))
+    return Collected(student, source, count)
+
+
+def collect(paths: CoursePaths, sources: list[Path]) -> list[Collected]:
+    """Take every source, one message per rejected one; a second source for the same
+    student id is rejected (which one was meant is the instructor's call)."""
+    seen: dict[str, Path] = {}
+    results = []
+    for source in map(Path, sources):
+        try:
+            student = student_id_for(source)
+        except SubmissionRejected as exc:
+            results.append(Collected("?", source, 0, str(exc)))
+            continue
+        if student in seen:
+            first = seen[student].name
+            results.append(Collected(student, source, 0, f"second submission (first: {first})"))
+            continue
+        seen[student] = source
+        results.append(collect_one(paths, source))
+    return results

@@ -1,0 +1,78 @@
+"""Hidden-case parameters: instructor only, never shipped (the release builder drops this file).
+
+The registry reads :data:`HIDDEN` lazily; the geometries and seeds below appear nowhere else,
+so a student copy cannot rebuild these inputs. Hidden random cases use :func:`random_seed`,
+derived from a secret salt.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+_SALT = "qv7-hidden-2026-b3"
+RANDOM_COUNT = 2
+
+
+def random_seed(name: str) -> int:
+    """Secret seed of a spec's hidden random cases."""
+    return 500_000 + zlib.crc32((_SALT + name).encode()) % 400_000
+
+
+def _cv(N, C, H, W, F, HH, WW, stride, pad, dilation=1, seed=0, **extra) -> dict:
+    return {"N": N, "C": C, "H": H, "W": W, "F": F, "HH": HH, "WW": WW, "stride": stride,
+            "pad": pad, "dilation": dilation, "seed": seed, **extra}
+
+
+def _pl(N, C, H, W, ph, pw, stride, seed, ties=False) -> dict:
+    return {"N": N, "C": C, "H": H, "W": W, "ph": ph, "pw": pw, "stride": stride,
+            "seed": seed, "ties": ties}
+
+
+_CONV = [
+    ("h_pad2_s3", _cv(2, 2, 8, 8, 3, 4, 4, 3, 2, seed=733_101)),
+    ("h_rect_dil3", _cv(1, 3, 9, 7, 2, 2, 3, 2, 1, dilation=3, seed=733_102)),
+    ("h_1x1", _cv(3, 4, 3, 5, 2, 1, 1, 1, 0, seed=733_103)),
+]
+_LC = [
+    ("h_pad1_s1", _cv(2, 2, 4, 5, 3, 2, 3, 1, 1, seed=733_201)),
+    ("h_s3", _cv(1, 3, 7, 7, 2, 3, 3, 2, 0, seed=733_202)),
+]
+_IM2COL = [
+    ("h_pad2_s3", _cv(2, 2, 8, 8, 1, 4, 4, 3, 2, seed=733_301)),
+    ("h_rect_dil2", _cv(1, 3, 7, 9, 1, 3, 2, 2, 1, dilation=2, seed=733_302)),
+]
+_POOL = [
+    ("h_3x2_s1_ties", _pl(2, 2, 5, 6, 3, 2, 1, 733_401, ties=True)),
+    ("h_4x4_s2", _pl(1, 3, 8, 10, 4, 4, 2, 733_402)),
+    ("h_1x3_s3_ties", _pl(2, 1, 3, 9, 1, 3, 3, 733_403, ties=True)),
+]
+
+HIDDEN: dict[str, list[tuple[str, dict]]] = {
+    "conv_output_size": [
+        ("h_a", {"W": 59, "F": 7, "S": 4, "P": 1}),
+        ("h_b", {"W": 13, "F": 4, "S": 3, "P": 2, "d": 2}),
+        ("h_bad", {"W": 20, "F": 5, "S": 4, "P": 1, "error": "ValueError"}),
+    ],
+    "perceptron_predict": [("h_a", {"n": 17, "D": 4, "seed": 733_501})],
+    "perceptron_update": [
+        ("h_wrong", {"D": 6, "lr": 0.25, "wrong": True, "seed": 733_502}),
+        ("h_right", {"D": 2, "lr": 2.0, "wrong": False, "seed": 733_503}),
+    ],
+    "conv_forward_naive": _CONV,
+    "conv_backward_naive": _CONV,
+    "conv_forward_im2col": _CONV,
+    "conv_backward_im2col": _CONV,
+    "locally_connected_forward": _LC,
+    "locally_connected_backward": _LC,
+    "im2col": _IM2COL,
+    "col2im": _IM2COL,
+    "max_pool_forward_naive": _POOL,
+    "max_pool_backward_naive": _POOL,
+    "avg_pool_forward_naive": _POOL,
+    "avg_pool_backward_naive": _POOL,
+    "fc_to_conv": [("h_a", {"C": 5, "H": 2, "W": 3, "M": 3, "seed": 733_601})],
+    "ThreeLayerConvNet": [
+        ("h_a", {"N": 2, "C": 2, "H": 6, "W": 4, "F": 2, "FS": 3, "hidden": 3, "classes": 5,
+                 "reg": 0.05, "seed": 733_701}),
+    ],
+}

@@ -1,0 +1,379 @@
+"""The check registry: one :class:`CheckSpec` per graded library function.
+
+One table, :data:`TABLE`, holds for every graded function its module, notebook, points and
+tolerance; the fixed-case parameters are listed next to it, random cases are drawn from a
+seeded generator, and hidden cases come from ``grader/hidden_cases.py`` (instructor only, read
+lazily; the student release deletes that file and everything here still works).
+
+The same specs serve the notebook's visible checks (:mod:`grader.visible`), the secure grader
+(hidden cases, run out of the learner's process) and the project's own tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from grader import cases as C
+from grader.cases import Case
+
+GRADE_ID_PREFIX = "check_"
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Elementwise ``|got - expected| <= atol + rtol * |expected|`` (integers: exact)."""
+
+    rtol: float
+    atol: float
+
+    def __str__(self) -> str:
+        if self.rtol == 0 and self.atol == 0:
+            return "exact"
+        return f"atol {self.atol:.0e} + rtol {self.rtol:.0e}*|expected|"
+
+
+EXACT = Tolerance(0.0, 0.0)
+F64 = Tolerance(1e-7, 1e-9)
+F32 = Tolerance(1e-4, 1e-5)  # used for every float32 case, whatever the function
+NOTEBOOKS = {
+    "arithmetic": "notebooks/02_local_connectivity.ipynb",
+    "perceptron": "notebooks/00_history.ipynb",
+    "conv_naive": "notebooks/03_parameter_sharing.ipynb",
+    "locally_connected": "notebooks/03_parameter_sharing.ipynb",
+    "im2col": "notebooks/04_im2col.ipynb",
+    "pooling": "notebooks/05_pooling.ipynb",
+    "fc_conv": "notebooks/06_fc_to_conv.ipynb",
+    "convnet": "notebooks/08_training.ipynb",
+}
+
+#: THE table: name -> (module, family, points, float64 tolerance). Float32 cases use F32.
+TABLE: dict[str, tuple[str, str, int, Tolerance]] = {
+    "conv_output_size": ("arithmetic", "conv_output_size", 2, EXACT),
+    "perceptron_predict": ("perceptron", "perceptron_predict", 1, EXACT),
+    "perceptron_update": ("perceptron", "perceptron_update", 2, F64),
+    "conv_forward_naive": ("conv_naive", "conv_forward", 5, F64),
+    "conv_backward_naive": ("conv_naive", "conv_backward", 6, F64),
+    "locally_connected_forward": ("locally_connected", "lc_forward", 3, F64),
+    "locally_connected_backward": ("locally_connected", "lc_backward", 4, F64),
+    "im2col": ("im2col", "im2col", 3, F64),
+    "col2im": ("im2col", "col2im", 3, F64),
+    "conv_forward_im2col": ("im2col", "conv_forward", 3, F64),
+    "conv_backward_im2col": ("im2col", "conv_backward", 3, F64),
+    "max_pool_forward_naive": ("pooling", "max_forward", 2, F64),
+    "max_pool_backward_naive": ("pooling", "max_backward", 3, F64),
+    "avg_pool_forward_naive": ("pooling", "avg_forward", 2, F64),
+    "avg_pool_backward_naive": ("pooling", "avg_backward", 2, F64),
+    "fc_to_conv": ("fc_conv", "fc_to_conv", 3, F64),
+    "ThreeLayerConvNet": ("convnet", "convnet", 5, Tolerance(1e-6, 1e-9)),
+}
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """Everything the three users need to check one graded function."""
+
+    name: str
+    module: str  # e.g. "cs231n_lib.conv_naive"
+    kind: str  # recipe kind: "call" | "forward_backward" | "method"
+    family: str  # selects the builder and the diagnoses in grader.compare
+    points: int
+    tolerance: Tolerance
+    notebook: str
+    fixed: tuple[tuple[str, dict[str, Any]], ...]
+    build: Callable[[str, dict[str, Any]], Case]
+    draw: Callable[[np.random.Generator], dict[str, Any]]
+    n_random: int = 2
+
+    @property
+    def grade_id(self) -> str:
+        return GRADE_ID_PREFIX + self.name
+
+    def tolerance_for(self, case: Case) -> Tolerance:
+        return F32 if case.params.get("dtype") == "float32" else self.tolerance
+
+    def fixed_cases(self) -> list[Case]:
+        return [self.build(f"{self.name}/fixed/{label}", dict(p)) for label, p in self.fixed]
+
+    def random_cases(self, seed: int | None = None, count: int | None = None) -> list[Case]:
+        """Seeded random cases; the default seed is the public one of the visible checks."""
+        seed = visible_seed(self.name) if seed is None else int(seed)
+        rng = np.random.default_rng(seed)
+        out = []
+        for k in range(self.n_random if count is None else count):
+            params = self.draw(rng)
+            params["seed"] = int(rng.integers(1, 2**31 - 1))
+            out.append(self.build(f"{self.name}/random/{k}", params))
+        return out
+
+    def visible_cases(self) -> list[Case]:
+        return self.fixed_cases() + self.random_cases()
+
+    def hidden_cases(self) -> list[Case]:
+        """Hidden cases (empty when ``grader/hidden_cases.py`` is absent, e.g. a student copy)."""
+        hidden = load_hidden()
+        if hidden is None:
+            return []
+        out = [
+            self.build(f"{self.name}/hidden/{label}", dict(p))
+            for label, p in hidden.HIDDEN.get(self.name, ())
+        ]
+        seed = hidden.random_seed(self.name)
+        for case in self.random_cases(seed=seed, count=hidden.RANDOM_COUNT):
+            case.name = case.name.replace("/random/", "/hidden/random")
+            out.append(case)
+        return out
+
+    def all_cases(self) -> list[Case]:
+        return self.visible_cases() + self.hidden_cases()
+
+
+def visible_seed(name: str) -> int:
+    """Public seed of a spec's visible random cases (derived from its name)."""
+    return zlib.crc32(name.encode()) % 100_000
+
+
+_HIDDEN: list[ModuleType | None] = []
+
+
+def load_hidden() -> ModuleType | None:
+    """``grader.hidden_cases`` if it exists (instructor tree), else None. Loaded once, lazily."""
+    if not _HIDDEN:
+        try:
+            _HIDDEN.append(importlib.import_module("grader.hidden_cases"))
+        except ModuleNotFoundError:
+            _HIDDEN.append(None)
+    return _HIDDEN[0]
+
+
+def hidden_available() -> bool:
+    return load_hidden() is not None
+
+
+# ------------------------------------------------------------------------------------------
+# random parameter draws (valid geometries by construction)
+# ------------------------------------------------------------------------------------------
+
+
+def _ri(rng: np.random.Generator, lo: int, hi: int) -> int:
+    return int(rng.integers(lo, hi + 1))
+
+
+def _draw_conv(rng: np.random.Generator, *, dilation: bool = True, big: bool = False) -> dict:
+    while True:
+        p = {"N": _ri(rng, 1, 3), "C": _ri(rng, 1, 3), "F": _ri(rng, 1, 3),
+             "HH": _ri(rng, 1, 4), "WW": _ri(rng, 1, 4), "stride": _ri(rng, 1, 3),
+             "pad": _ri(rng, 0, 2), "dilation": _ri(rng, 1, 2) if dilation else 1}
+        ho, wo = _ri(rng, 1, 4 if big else 3), _ri(rng, 1, 4 if big else 3)
+        d = p["dilation"]
+        p["H"] = (ho - 1) * p["stride"] + (p["HH"] - 1) * d + 1 - 2 * p["pad"]
+        p["W"] = (wo - 1) * p["stride"] + (p["WW"] - 1) * d + 1 - 2 * p["pad"]
+        if p["H"] >= 1 and p["W"] >= 1:
+            return p
+
+
+def _draw_pool(rng: np.random.Generator) -> dict:
+    p = {"N": _ri(rng, 1, 2), "C": _ri(rng, 1, 3), "ph": _ri(rng, 1, 3), "pw": _ri(rng, 1, 3),
+         "stride": _ri(rng, 1, 3), "ties": bool(rng.integers(0, 2))}
+    p["H"] = (_ri(rng, 1, 4) - 1) * p["stride"] + p["ph"]
+    p["W"] = (_ri(rng, 1, 4) - 1) * p["stride"] + p["pw"]
+    return p
+
+
+def _draw_output_size(rng: np.random.Generator) -> dict:
+    F, S, P, d = _ri(rng, 1, 7), _ri(rng, 1, 4), _ri(rng, 0, 3), _ri(rng, 1, 3)
+    W = (_ri(rng, 1, 20) - 1) * S + (F - 1) * d + 1 - 2 * P
+    if W < 1:
+        W += S * (1 + (1 - W) // S)
+    return {"W": W, "F": F, "S": S, "P": P, "d": d}
+
+
+def _draw_perceptron_update(rng: np.random.Generator) -> dict:
+    return {"D": _ri(rng, 2, 6), "lr": float(rng.choice([0.1, 0.5, 1.0])), "wrong": True}
+
+
+def _draw_fc(rng: np.random.Generator) -> dict:
+    return {"C": _ri(rng, 1, 4), "H": _ri(rng, 1, 4), "W": _ri(rng, 1, 4), "M": _ri(rng, 1, 5)}
+
+
+def _draw_convnet(rng: np.random.Generator) -> dict:
+    return {"N": _ri(rng, 2, 3), "C": _ri(rng, 1, 3), "H": 2 * _ri(rng, 2, 3),
+            "W": 2 * _ri(rng, 2, 3), "F": _ri(rng, 2, 3), "FS": int(rng.choice([1, 3])),
+            "hidden": _ri(rng, 3, 6), "classes": _ri(rng, 2, 4),
+            "reg": float(rng.choice([0.0, 0.1]))}
+
+
+# ------------------------------------------------------------------------------------------
+# fixed cases: small, readable, each aimed at known mistakes
+# ------------------------------------------------------------------------------------------
+
+
+def _cv(N, C, H, W, F, HH, WW, stride, pad, dilation=1, seed=1, **extra) -> dict:
+    return {"N": N, "C": C, "H": H, "W": W, "F": F, "HH": HH, "WW": WW, "stride": stride,
+            "pad": pad, "dilation": dilation, "seed": seed, **extra}
+
+
+CONV_FORWARD_FIXED = (
+    ("plain", _cv(2, 3, 5, 5, 2, 3, 3, 1, 0, seed=11)),
+    ("pad1", _cv(2, 3, 5, 5, 3, 3, 3, 1, 1, seed=12)),
+    ("stride2_pad1", _cv(1, 3, 5, 5, 2, 3, 3, 2, 1, seed=13)),  # the notes' 5x5x3 demo
+    ("nonsquare", _cv(2, 2, 4, 6, 2, 2, 3, 1, 1, seed=14)),
+    ("dilation2", _cv(1, 2, 7, 7, 2, 3, 3, 1, 1, dilation=2, seed=15)),
+    ("float32", _cv(2, 2, 6, 6, 2, 3, 3, 1, 1, seed=16, dtype="float32")),
+)
+CONV_BACKWARD_FIXED = (
+    ("plain", _cv(2, 3, 5, 5, 2, 3, 3, 1, 0, seed=21)),
+    ("pad1", _cv(2, 2, 5, 5, 3, 3, 3, 1, 1, seed=22)),
+    ("stride2_pad1", _cv(2, 3, 5, 5, 2, 3, 3, 2, 1, seed=23)),
+    ("dilation2", _cv(2, 2, 7, 7, 2, 3, 3, 1, 1, dilation=2, seed=24)),
+    ("adjoint", _cv(2, 2, 6, 5, 2, 3, 2, 1, 1, seed=25, property=True)),
+)
+IM2COL_FIXED = (
+    ("plain", _cv(1, 2, 4, 4, 1, 2, 2, 1, 0, seed=31)),
+    ("pad1_stride2", _cv(2, 2, 5, 5, 1, 3, 3, 2, 1, seed=32)),
+    ("nonsquare", _cv(2, 3, 4, 5, 1, 2, 3, 1, 1, seed=33)),
+    ("dilation2", _cv(1, 2, 6, 6, 1, 2, 2, 1, 0, dilation=2, seed=34)),
+)
+LC_FORWARD_FIXED = (
+    ("plain", _cv(2, 2, 4, 4, 2, 2, 2, 1, 0, seed=41)),
+    ("pad1_stride2", _cv(2, 3, 5, 5, 2, 3, 3, 2, 1, seed=42)),
+)
+LC_BACKWARD_FIXED = (
+    ("plain", _cv(2, 2, 4, 4, 2, 2, 2, 1, 0, seed=43)),
+    ("pad1_stride2", _cv(2, 3, 5, 5, 2, 3, 3, 2, 1, seed=44)),
+)
+
+
+def _pl(N, C, H, W, ph, pw, stride, seed, ties=False) -> dict:
+    return {"N": N, "C": C, "H": H, "W": W, "ph": ph, "pw": pw, "stride": stride,
+            "seed": seed, "ties": ties}
+
+
+POOL_FIXED = (
+    ("2x2_s2", _pl(2, 3, 4, 4, 2, 2, 2, 51)),
+    ("3x3_s2_overlap", _pl(2, 2, 7, 7, 3, 3, 2, 52)),
+    ("ties", _pl(2, 3, 4, 6, 2, 2, 2, 53, ties=True)),
+    ("ties_overlap", _pl(1, 2, 5, 5, 3, 3, 1, 54, ties=True)),
+    ("nonsquare", _pl(1, 2, 6, 4, 3, 2, 1, 55)),
+)
+OUTPUT_SIZE_FIXED = (
+    ("7x7_F3_S1", {"W": 7, "F": 3, "S": 1, "P": 0}),
+    ("7x7_F3_S2", {"W": 7, "F": 3, "S": 2, "P": 0}),
+    ("7x7_F3_S1_P1", {"W": 7, "F": 3, "S": 1, "P": 1}),
+    ("alexnet_conv1", {"W": 227, "F": 11, "S": 4, "P": 0}),
+    ("32_F5_P2", {"W": 32, "F": 5, "S": 1, "P": 2}),
+    ("dilated", {"W": 9, "F": 3, "S": 1, "P": 0, "d": 2}),
+    ("dilated_stride", {"W": 11, "F": 3, "S": 2, "P": 1, "d": 3}),
+    ("7x7_F3_S3_invalid", {"W": 7, "F": 3, "S": 3, "P": 0, "error": "ValueError"}),
+    ("alexnet_224_invalid", {"W": 224, "F": 11, "S": 4, "P": 0, "error": "ValueError"}),
+)
+PREDICT_FIXED = (("small", {"n": 12, "D": 3, "seed": 61}), ("wide", {"n": 20, "D": 7, "seed": 62}))
+UPDATE_FIXED = (
+    ("misclassified_a", {"D": 3, "lr": 0.5, "wrong": True, "seed": 71}),
+    ("misclassified_b", {"D": 4, "lr": 1.0, "wrong": True, "seed": 74}),
+    ("correct_a", {"D": 3, "lr": 0.5, "wrong": False, "seed": 72}),
+    ("correct_b", {"D": 5, "lr": 0.1, "wrong": False, "seed": 73}),
+)
+FC_FIXED = (
+    ("cube", {"C": 2, "H": 3, "W": 3, "M": 4, "seed": 81}),
+    ("nonsquare", {"C": 3, "H": 2, "W": 4, "M": 5, "seed": 82}),
+)
+CONVNET_FIXED = (
+    ("loss", {"N": 3, "C": 2, "H": 6, "W": 6, "F": 3, "FS": 3, "hidden": 5, "classes": 4,
+              "reg": 0.0, "seed": 91}),
+    ("loss_reg", {"N": 2, "C": 3, "H": 4, "W": 4, "F": 2, "FS": 3, "hidden": 4, "classes": 3,
+                  "reg": 0.3, "seed": 92}),
+    ("scores", {"N": 2, "C": 2, "H": 4, "W": 6, "F": 2, "FS": 3, "hidden": 4, "classes": 3,
+                "reg": 0.0, "seed": 93, "scores": True}),
+)
+
+
+def _family(family: str, module: str, name: str):
+    """(builder, fixed parameters, random draw) of a family."""
+    if family == "conv_forward":
+        return C.conv_forward(module, name), CONV_FORWARD_FIXED, _draw_conv
+    if family == "conv_backward":
+        fwd = name.replace("backward", "forward")
+        return (C.conv_backward(module, fwd, name, prop="conv_adjoint"), CONV_BACKWARD_FIXED,
+                _draw_conv)
+    if family == "lc_forward":
+        return C.lc_forward, LC_FORWARD_FIXED, lambda r: _draw_conv(r, dilation=False)
+    if family == "lc_backward":
+        return C.lc_backward, LC_BACKWARD_FIXED, lambda r: _draw_conv(r, dilation=False)
+    if family == "im2col":
+        return C.im2col_case, IM2COL_FIXED, lambda r: {**_draw_conv(r), "F": 1}
+    if family == "col2im":
+        return C.col2im_case, IM2COL_FIXED, lambda r: {**_draw_conv(r), "F": 1}
+    if family in ("max_forward", "avg_forward"):
+        return C.pool_forward(name), POOL_FIXED, _draw_pool
+    if family in ("max_backward", "avg_backward"):
+        return C.pool_backward(name.replace("backward", "forward"), name), POOL_FIXED, _draw_pool
+    if family == "conv_output_size":
+        return C.conv_output_size_case, OUTPUT_SIZE_FIXED, _draw_output_size
+    if family == "perceptron_predict":
+        return (C.perceptron_predict_case, PREDICT_FIXED,
+                lambda r: {"n": _ri(r, 5, 15), "D": _ri(r, 2, 5)})
+    if family == "perceptron_update":
+        return C.perceptron_update_case, UPDATE_FIXED, _draw_perceptron_update
+    if family == "fc_to_conv":
+        return C.fc_to_conv_case, FC_FIXED, _draw_fc
+    if family == "convnet":
+        return C.convnet_case, CONVNET_FIXED, _draw_convnet
+    raise KeyError(family)
+
+
+def _kind(family: str) -> str:
+    if family == "convnet":
+        return "method"
+    if family.endswith("backward"):
+        return "forward_backward"
+    return "call"
+
+
+def _make_specs() -> dict[str, CheckSpec]:
+    specs = {}
+    for name, (module, family, points, tol) in TABLE.items():
+        build, fixed, draw = _family(family, module, name)
+        specs[name] = CheckSpec(
+            name=name, module=f"{C.LIB}.{module}", kind=_kind(family), family=family,
+            points=points, tolerance=tol, notebook=NOTEBOOKS[module], fixed=tuple(fixed),
+            build=build, draw=draw, n_random=1 if family == "convnet" else 2,
+        )
+    return specs
+
+
+SPECS: dict[str, CheckSpec] = _make_specs()
+
+
+def names() -> list[str]:
+    return list(SPECS)
+
+
+def get(name: str) -> CheckSpec:
+    """The spec called ``name``; ``KeyError`` listing the known names otherwise."""
+    try:
+        return SPECS[name]
+    except KeyError:
+        raise KeyError(f"no check named {name!r}; known checks: {', '.join(SPECS)}") from None
+
+
+def points(name: str) -> int:
+    return get(name).points
+
+
+def total_points() -> int:
+    return sum(spec.points for spec in SPECS.values())
+
+
+def tolerance_table() -> str:
+    """The table of points and tolerances, as printed by ``grader`` tools."""
+    rows = [f"{'check':28} {'points':>6}  tolerance (float64; float32 cases: {F32})"]
+    for spec in SPECS.values():
+        rows.append(f"{spec.name:28} {spec.points:>6}  {spec.tolerance}")
+    return "\n".join(rows)
