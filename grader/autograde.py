@@ -61,7 +61,8 @@ def _prepare_scratch(paths: CoursePaths, student: str, template_db: Path) -> Cou
     scratch.root.mkdir(parents=True)
     shutil.copy2(paths.config, scratch.config)
     shutil.copytree(paths.source, scratch.source)
-    shutil.copytree(paths.submitted / student / ASSIGNMENT, scratch.submitted / student / ASSIGNMENT)
+    submission = paths.submitted / student / ASSIGNMENT
+    shutil.copytree(submission, scratch.submitted / student / ASSIGNMENT)
     shutil.copy2(template_db, scratch.gradebook)
     return scratch
 
