@@ -57,7 +57,7 @@ def _windows(xp: np.ndarray, HH: int, WW: int, stride: int, dilation: int, Ho: i
     )
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)
 def _col2im_index(
     C: int, Hp: int, Wp: int, HH: int, WW: int, stride: int, dilation: int, Ho: int, Wo: int
 ) -> np.ndarray:
@@ -66,10 +66,14 @@ def _col2im_index(
     Shape ``(C*HH*WW*Ho*Wo,)`` in the column order ``(c, i, j, oh, ow)``. Cached per shape.
     """
     c = np.arange(C).reshape(C, 1, 1, 1, 1) * (Hp * Wp)
-    rows = (np.arange(HH).reshape(1, HH, 1, 1, 1) * dilation
-            + np.arange(Ho).reshape(1, 1, 1, Ho, 1) * stride)
-    cols = (np.arange(WW).reshape(1, 1, WW, 1, 1) * dilation
-            + np.arange(Wo).reshape(1, 1, 1, 1, Wo) * stride)
+    rows = (
+        np.arange(HH).reshape(1, HH, 1, 1, 1) * dilation
+        + np.arange(Ho).reshape(1, 1, 1, Ho, 1) * stride
+    )
+    cols = (
+        np.arange(WW).reshape(1, 1, WW, 1, 1) * dilation
+        + np.arange(Wo).reshape(1, 1, 1, 1, Wo) * stride
+    )
     index = (c + rows * Wp + cols).astype(np.intp).ravel()
     index.setflags(write=False)
     return index
@@ -107,9 +111,7 @@ def conv_forward_fast(
     return out, (x, w, b, conv_param, cols)
 
 
-def conv_backward_fast(
-    dout: np.ndarray, cache: tuple
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conv_backward_fast(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fast backward pass of a convolutional layer.
 
     Args:

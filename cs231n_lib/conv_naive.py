@@ -81,9 +81,7 @@ def conv_output_shape(
     if len(x_shape) != 4:
         raise ValueError(f"{what}: x must have 4 dimensions (N, C, H, W), got shape {x_shape}")
     if len(w_shape) != 4:
-        raise ValueError(
-            f"{what}: w must have 4 dimensions (F, C, HH, WW), got shape {w_shape}"
-        )
+        raise ValueError(f"{what}: w must have 4 dimensions (F, C, HH, WW), got shape {w_shape}")
     if x_shape[1] != w_shape[1]:
         raise ValueError(
             f"{what}: channel mismatch: x has C={x_shape[1]} channels (shape {x_shape}) but "
@@ -116,8 +114,7 @@ def check_conv_inputs(
     geometry = conv_output_shape(x.shape, w.shape, conv_param, what=what)
     if b.shape != (w.shape[0],):
         raise ValueError(
-            f"{what}: b must have shape (F,) = ({w.shape[0]},), one bias per filter, "
-            f"got {b.shape}"
+            f"{what}: b must have shape (F,) = ({w.shape[0]},), one bias per filter, got {b.shape}"
         )
     return geometry
 

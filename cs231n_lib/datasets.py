@@ -270,8 +270,8 @@ def _verify(path: Path, expected: str) -> None:
 
 def download_cifar10(
     root: str | os.PathLike | None = None,
-    url: str = CIFAR10_URL,
-    md5: str = CIFAR10_MD5,
+    url: str | None = None,
+    md5: str | None = None,
     progress: bool = True,
     timeout: float = 60.0,
 ) -> Path:
@@ -281,6 +281,12 @@ def download_cifar10(
     that is renamed after the checksum matches, so an interrupted download never looks
     complete.
 
+    Args:
+        root: cache folder (see :func:`cache_dir`).
+        url, md5: default to :data:`CIFAR10_URL` and :data:`CIFAR10_MD5`.
+        progress: show a tqdm progress bar (bytes).
+        timeout: seconds to wait for the server.
+
     Returns:
         Path of the verified archive, ``cache_dir(root) / "cifar-10-python.tar.gz"``.
 
@@ -289,6 +295,8 @@ def download_cifar10(
             says where to place the archive by hand.
         ValueError: the (downloaded or cached) file has the wrong MD5.
     """
+    url = CIFAR10_URL if url is None else url
+    md5 = CIFAR10_MD5 if md5 is None else md5
     folder = cache_dir(root)
     archive = folder / CIFAR10_ARCHIVE
     if archive.exists():

@@ -112,8 +112,12 @@ def im2col(
         top = i * dilation
         for j in range(WW):
             left = j * dilation
-            patch = xp[:, :, top : top + stride * (Ho - 1) + 1 : stride,
-                       left : left + stride * (Wo - 1) + 1 : stride]
+            patch = xp[
+                :,
+                :,
+                top : top + stride * (Ho - 1) + 1 : stride,
+                left : left + stride * (Wo - 1) + 1 : stride,
+            ]
             cols[:, i, j] = patch.transpose(1, 0, 2, 3)
     return cols.reshape(C * HH * WW, N * Ho * Wo)
     ### END SOLUTION
@@ -163,8 +167,12 @@ def col2im(
         top = i * dilation
         for j in range(WW):
             left = j * dilation
-            dxp[:, :, top : top + stride * (Ho - 1) + 1 : stride,
-                left : left + stride * (Wo - 1) + 1 : stride] += c6[:, i, j].transpose(1, 0, 2, 3)
+            dxp[
+                :,
+                :,
+                top : top + stride * (Ho - 1) + 1 : stride,
+                left : left + stride * (Wo - 1) + 1 : stride,
+            ] += c6[:, i, j].transpose(1, 0, 2, 3)
     return dxp[:, :, pad : pad + H, pad : pad + W].copy()
     ### END SOLUTION
 
@@ -263,14 +271,18 @@ def im2col_duplication(
     else:
         HH = WW = field
     geometry = conv_output_shape(
-        (1, 1, H, W), (1, 1, HH, WW),
+        (1, 1, H, W),
+        (1, 1, HH, WW),
         {"stride": stride, "pad": pad, "dilation": dilation},
         what="im2col_duplication",
     )
 
     def per_axis(size: int, k: int, out: int) -> np.ndarray:
-        taps = (np.arange(out)[:, None] * geometry.stride
-                + np.arange(k)[None, :] * geometry.dilation - geometry.pad).ravel()
+        taps = (
+            np.arange(out)[:, None] * geometry.stride
+            + np.arange(k)[None, :] * geometry.dilation
+            - geometry.pad
+        ).ravel()
         taps = taps[(taps >= 0) & (taps < size)]
         return np.bincount(taps, minlength=size).astype(np.int64)
 

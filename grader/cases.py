@@ -342,7 +342,7 @@ def convnet_case(name: str, p: dict[str, Any]) -> Case:
     X = rng.standard_normal((N, C, H, W))
     y = rng.integers(0, K, size=N)
     init = {"input_dim": [C, H, W], "num_filters": F, "filter_size": FS, "hidden_dim": Hd,
-            "num_classes": K, "reg": p["reg"]}
+            "num_classes": K, "reg": p["reg"], "dtype": "float64"}
     if p.get("scores"):
         recipe = {"kind": "method", "module": f"{LIB}.convnet", "class": "ThreeLayerConvNet",
                   "init": init, "params": params, "method": "loss", "args": [X],

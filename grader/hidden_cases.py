@@ -29,8 +29,8 @@ def _pl(N, C, H, W, ph, pw, stride, seed, ties=False) -> dict:
 
 
 _CONV = [
-    ("h_pad2_s3", _cv(2, 2, 8, 8, 3, 4, 4, 3, 2, seed=733_101)),
-    ("h_rect_dil3", _cv(1, 3, 9, 7, 2, 2, 3, 2, 1, dilation=3, seed=733_102)),
+    ("h_pad2_s3", _cv(2, 2, 9, 9, 3, 4, 4, 3, 2, seed=733_101)),
+    ("h_rect_dil3", _cv(1, 3, 10, 7, 2, 2, 3, 2, 1, dilation=3, seed=733_102)),
     ("h_1x1", _cv(3, 4, 3, 5, 2, 1, 1, 1, 0, seed=733_103)),
 ]
 _LC = [
@@ -38,19 +38,19 @@ _LC = [
     ("h_s3", _cv(1, 3, 7, 7, 2, 3, 3, 2, 0, seed=733_202)),
 ]
 _IM2COL = [
-    ("h_pad2_s3", _cv(2, 2, 8, 8, 1, 4, 4, 3, 2, seed=733_301)),
+    ("h_pad2_s3", _cv(2, 2, 9, 9, 1, 4, 4, 3, 2, seed=733_301)),
     ("h_rect_dil2", _cv(1, 3, 7, 9, 1, 3, 2, 2, 1, dilation=2, seed=733_302)),
 ]
 _POOL = [
     ("h_3x2_s1_ties", _pl(2, 2, 5, 6, 3, 2, 1, 733_401, ties=True)),
     ("h_4x4_s2", _pl(1, 3, 8, 10, 4, 4, 2, 733_402)),
-    ("h_1x3_s3_ties", _pl(2, 1, 3, 9, 1, 3, 3, 733_403, ties=True)),
+    ("h_1x3_s3_ties", _pl(2, 1, 4, 9, 1, 3, 3, 733_403, ties=True)),
 ]
 
 HIDDEN: dict[str, list[tuple[str, dict]]] = {
     "conv_output_size": [
-        ("h_a", {"W": 59, "F": 7, "S": 4, "P": 1}),
-        ("h_b", {"W": 13, "F": 4, "S": 3, "P": 2, "d": 2}),
+        ("h_a", {"W": 57, "F": 7, "S": 4, "P": 1}),
+        ("h_b", {"W": 13, "F": 4, "S": 2, "P": 2, "d": 2}),
         ("h_bad", {"W": 20, "F": 5, "S": 4, "P": 1, "error": "ValueError"}),
     ],
     "perceptron_predict": [("h_a", {"n": 17, "D": 4, "seed": 733_501})],

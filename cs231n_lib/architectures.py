@@ -1,0 +1,484 @@
+"""Case-study architectures as data, with computed tables and the errata they expose.
+
+Each builder returns a list of ``(name, layer)`` pairs in the notation of
+:mod:`cs231n_lib.arithmetic` (volumes are ``H x W x D``); :func:`table` runs
+:func:`cs231n_lib.arithmetic.analyze` on it. The published totals the tables reproduce:
+
+* LeNet-5 (LeCun et al. 1998): the paper's "60,000 trainable parameters" and "340,908
+  connections" (:func:`lenet5_paper_counts`, with C3's partial connection table); the common
+  modern variant (full C3, parameter-free pooling, a 10-way FC output) has 61,706.
+* AlexNet (Krizhevsky, Sutskever & Hinton 2012): the two-tower original (grouped conv2/4/5,
+  96 filters in conv1) has 60,965,224 parameters; the single-tower variant of torchvision
+  (64-192-384-256-256 filters) has 61,100,840. Input 227x227 (the paper's 224 does not tile).
+* ZFNet (Zeiler & Fergus 2013): 7x7 stride 2 first layer; sizes of the paper's figure.
+* VGG-16 (Simonyan & Zisserman 2014): 138,357,544 parameters; 15,237,608 activations.
+* GoogLeNet (Szegedy et al. 2014): counted without the two auxiliary classifiers.
+* ResNet-50 (He et al. 2015): 25,557,032 parameters including batch-norm scales and shifts.
+
+Published networks often rely on the framework rounding a size down (convolutions) or up
+(Caffe / ``ceil_mode`` pooling). Those layers say so with ``rounding="floor"`` /
+``rounding="ceil"``, and the table's note column shows the fraction that was rounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cs231n_lib import _validate
+from cs231n_lib.arithmetic import (
+    FC,
+    LRN,
+    Analysis,
+    BatchNorm,
+    Bottleneck,
+    Conv,
+    Dropout,
+    GlobalAvgPool,
+    Inception,
+    Input,
+    Layer,
+    Pool,
+    ReLU,
+    activation_memory,
+    analyze,
+    conv_output_size,
+    unshared_params,
+)
+
+_NOTEBOOK = "notebooks/07_architectures.ipynb"
+
+Net = list[tuple[str, Layer]]
+
+#: Totals stated by the sources (papers, the CS231n notes, torchvision's model cards). Tests
+#: compare the computed tables with these; notebooks print both.
+PUBLISHED = {
+    "lenet5_paper_trainable_params": 60_000,
+    "lenet5_paper_connections": 340_908,
+    "alexnet_original_params": 60_965_224,
+    "alexnet_torchvision_params": 61_100_840,
+    "vgg16_params": 138_357_544,
+    "googlenet_torchvision_params": 6_624_904,
+    "googlenet_notes_params": 4_000_000,
+    "resnet50_params": 25_557_032,
+    "vgg16_notes_activations": 24_000_000,
+    "vgg16_notes_forward_mb": 93,
+    "three_conv_notes_mb": 72,
+}
+
+
+# --------------------------------------------------------------------------------------------
+# LeNet-5
+# --------------------------------------------------------------------------------------------
+
+#: Table I of LeCun et al. (1998): which of S2's 6 maps feed each of C3's 16 maps.
+LENET5_C3_TABLE: tuple[tuple[int, ...], ...] = (
+    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
+    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
+    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2, 3, 4, 5),
+)
+
+
+def lenet5() -> Net:
+    """LeNet-5, the common modern variant: 32x32x1 input, C1 6@5x5, 2x2 pool, C3 16@5x5
+    (full connectivity), 2x2 pool, C5 120@5x5 (a 1x1x120 output), F6 84, FC 10.
+
+    Pooling has no parameters here (the paper's subsampling had 2 per map) and the output is
+    an FC layer instead of the paper's fixed RBF units: 61,706 parameters.
+    """
+    return [
+        ("input", Input(32, 32, 1)),
+        ("C1", Conv(6, 5)), ("relu1", ReLU()),
+        ("S2", Pool(2, 2, mode="avg")),
+        ("C3", Conv(16, 5)), ("relu3", ReLU()),
+        ("S4", Pool(2, 2, mode="avg")),
+        ("C5", Conv(120, 5)), ("relu5", ReLU()),
+        ("F6", FC(84)), ("relu6", ReLU()),
+        ("output", FC(10)),
+    ]
+
+
+def lenet5_paper_counts() -> dict[str, dict[str, int]]:
+    """Trainable parameters and connections of each layer of the 1998 LeNet-5.
+
+    * C1: 6 maps 28x28, 5x5 filters: 6*26 = 156 parameters, 28*28*156 connections.
+    * S2: each of the 6 maps has one trainable coefficient and one bias (2 per map); every unit
+      sums 4 inputs and adds a bias: 14*14*6*5 connections.
+    * C3: 16 maps 10x10; map j sees the S2 maps listed in :data:`LENET5_C3_TABLE` (60 map
+      pairs in all): 60*25 + 16 parameters, each used at 10*10 positions.
+    * S4: 2 per map again; C5: 120 * (16*25 + 1); F6: 84 * (120 + 1).
+    * Output: 10 Euclidean RBF units with 84 fixed (hand-chosen, not trained) parameters each.
+
+    Returns ``{layer: {"params": .., "trainable": .., "connections": ..}}`` plus a ``"total"``
+    entry; the paper's figures are 60,000 trainable parameters and 340,908 connections.
+    """
+    c3_pairs = sum(len(inputs) for inputs in LENET5_C3_TABLE)
+    layers = {
+        "C1": (6 * (5 * 5 + 1), 28 * 28 * 6 * (5 * 5 + 1)),
+        "S2": (6 * 2, 14 * 14 * 6 * (2 * 2 + 1)),
+        "C3": (c3_pairs * 25 + 16, 10 * 10 * (c3_pairs * 25 + 16)),
+        "S4": (16 * 2, 5 * 5 * 16 * (2 * 2 + 1)),
+        "C5": (120 * (16 * 5 * 5 + 1), 120 * (16 * 5 * 5 + 1)),
+        "F6": (84 * (120 + 1), 84 * (120 + 1)),
+        "output": (10 * 84, 10 * 84),
+    }
+    out = {
+        name: {"params": p, "trainable": 0 if name == "output" else p, "connections": c}
+        for name, (p, c) in layers.items()
+    }
+    out["total"] = {key: sum(v[key] for v in out.values()) for key in
+                    ("params", "trainable", "connections")}
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# AlexNet, ZFNet
+# --------------------------------------------------------------------------------------------
+
+
+def _fc_head(d_in_name: str = "fc6") -> Net:
+    return [
+        (d_in_name, FC(4096)), ("relu6", ReLU()), ("drop6", Dropout()),
+        ("fc7", FC(4096)), ("relu7", ReLU()), ("drop7", Dropout()),
+        ("fc8", FC(1000)),
+    ]
+
+
+def alexnet(variant: str = "torchvision", input_size: int = 227) -> Net:
+    """AlexNet on a 227x227x3 input.
+
+    ``variant="original"``: the 2012 two-GPU network, conv1 96@11x11 S4, LRN, overlapping 3x3
+    stride-2 max pools, conv2/4/5 split in two groups (each filter sees half the depth):
+    60,965,224 parameters.
+    ``variant="torchvision"``: the single-tower net of torchvision (from Krizhevsky's "One
+    weird trick" paper): 64-192-384-256-256 filters, no LRN, no groups: 61,100,840 parameters.
+    (torchvision pads conv1 by 2 on a 224 input and floors 55.25 to 55; a 227 input without
+    padding gives the same 55x55 exactly.)
+
+    ``input_size=224`` reproduces the paper's erratum: ``(224 - 11)/4 + 1 = 54.25``, and
+    :func:`table` raises a ``ValueError`` naming 54.25.
+    """
+    _validate.positive_int(input_size, "input_size")
+    if variant == "original":
+        body: Net = [
+            ("conv1", Conv(96, 11, S=4)), ("relu1", ReLU()), ("norm1", LRN()),
+            ("pool1", Pool(3, 2)),
+            ("conv2", Conv(256, 5, P=2, groups=2)), ("relu2", ReLU()), ("norm2", LRN()),
+            ("pool2", Pool(3, 2)),
+            ("conv3", Conv(384, 3, P=1)), ("relu3", ReLU()),
+            ("conv4", Conv(384, 3, P=1, groups=2)), ("relu4", ReLU()),
+            ("conv5", Conv(256, 3, P=1, groups=2)), ("relu5", ReLU()),
+            ("pool5", Pool(3, 2)),
+        ]
+    elif variant == "torchvision":
+        body = [
+            ("conv1", Conv(64, 11, S=4)), ("relu1", ReLU()), ("pool1", Pool(3, 2)),
+            ("conv2", Conv(192, 5, P=2)), ("relu2", ReLU()), ("pool2", Pool(3, 2)),
+            ("conv3", Conv(384, 3, P=1)), ("relu3", ReLU()),
+            ("conv4", Conv(256, 3, P=1)), ("relu4", ReLU()),
+            ("conv5", Conv(256, 3, P=1)), ("relu5", ReLU()),
+            ("pool5", Pool(3, 2)),
+        ]
+    else:
+        raise ValueError(f"alexnet variant must be 'original' or 'torchvision', got {variant!r}")
+    return [("input", Input(input_size, input_size, 3))] + body + _fc_head()
+
+
+def zfnet() -> Net:
+    """ZFNet as drawn in Zeiler & Fergus (2013), Fig. 3: 224x224x3 -> 96@7x7 S2 -> 110x110
+    -> 3x3 S2 pool -> 55x55 -> 256@5x5 S2 -> 26x26 -> pool -> 13x13 -> 384, 384, 256 @3x3
+    -> pool -> 6x6x256 -> FC 4096, 4096, 1000. (The CS231n slides' 512-1024-512 variant is the
+    paper's larger model.)
+
+    These sizes are not whole numbers under the strict rule: ``(224 + 2*1 - 7)/2 + 1 = 110.5``
+    and ``(110 - 3)/2 + 1 = 54.5``; the paper's framework floored the convolution and took the
+    ceiling for pooling, and the layers here say so explicitly. 62,357,608 parameters.
+    """
+    return [
+        ("input", Input(224, 224, 3)),
+        ("conv1", Conv(96, 7, S=2, P=1, rounding="floor")), ("relu1", ReLU()),
+        ("pool1", Pool(3, 2, rounding="ceil")), ("norm1", LRN()),
+        ("conv2", Conv(256, 5, S=2)), ("relu2", ReLU()),
+        ("pool2", Pool(3, 2, rounding="ceil")), ("norm2", LRN()),
+        ("conv3", Conv(384, 3, P=1)), ("relu3", ReLU()),
+        ("conv4", Conv(384, 3, P=1)), ("relu4", ReLU()),
+        ("conv5", Conv(256, 3, P=1)), ("relu5", ReLU()),
+        ("pool5", Pool(3, 2)),
+    ] + _fc_head()
+
+
+# --------------------------------------------------------------------------------------------
+# VGG-16
+# --------------------------------------------------------------------------------------------
+
+
+def vgg16() -> Net:
+    """VGG-16 (configuration D): 13 conv 3x3 S1 P1 layers in 5 blocks (64, 128, 256, 512,
+    512 filters), each block closed by a 2x2 stride-2 max pool, then FC 4096, 4096, 1000.
+
+    Its table (input row included, ReLU and dropout in place) sums to 15,237,608 activations
+    and 138,357,544 parameters.
+    """
+    net: Net = [("input", Input(224, 224, 3))]
+    for block, (width, convs) in enumerate([(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)],
+                                           start=1):
+        for i in range(1, convs + 1):
+            net.append((f"conv{block}_{i}", Conv(width, 3, P=1)))
+            net.append((f"relu{block}_{i}", ReLU()))
+        net.append((f"pool{block}", Pool(2, 2)))
+    return net + _fc_head()
+
+
+# --------------------------------------------------------------------------------------------
+# GoogLeNet
+# --------------------------------------------------------------------------------------------
+
+#: (name, c1, c3r, c3, c5r, c5, pool_proj) of the nine Inception modules (paper, Table 1).
+GOOGLENET_INCEPTIONS = (
+    ("3a", 64, 96, 128, 16, 32, 32),
+    ("3b", 128, 128, 192, 32, 96, 64),
+    ("4a", 192, 96, 208, 16, 48, 64),
+    ("4b", 160, 112, 224, 24, 64, 64),
+    ("4c", 128, 128, 256, 24, 64, 64),
+    ("4d", 112, 144, 288, 32, 64, 64),
+    ("4e", 256, 160, 320, 32, 128, 128),
+    ("5a", 256, 160, 320, 32, 128, 128),
+    ("5b", 384, 192, 384, 48, 128, 128),
+)
+
+
+def googlenet(variant: str = "torchvision") -> Net:
+    """GoogLeNet (Inception-v1) without its two auxiliary classifiers.
+
+    ``variant="paper"``: Szegedy et al. (2014), Table 1: convs with biases, LRN, 5x5 branches,
+    7x7 average pool, FC 1024 -> 1000.
+    ``variant="torchvision"``: every conv is conv (no bias) + batch norm; the "5x5" branch uses
+    a 3x3 filter (a quirk kept for weight compatibility); no LRN; 6,624,904 parameters.
+
+    Both floor conv1 (``(224 + 2*3 - 7)/2 + 1 = 112.5 -> 112``) and take the ceiling in the
+    stride-2 pools (``(112 - 3)/2 + 1 = 55.5 -> 56``), as the reference implementations do.
+    Neither reaches the "4M" of the CS231n notes (see :func:`googlenet_parameter_breakdown`).
+    """
+    if variant not in ("paper", "torchvision"):
+        raise ValueError(f"googlenet variant must be 'paper' or 'torchvision', got {variant!r}")
+    tv = variant == "torchvision"
+
+    def conv(name: str, K: int, F: int, S: int = 1, P: int = 0, rounding: str = "exact") -> Net:
+        layer = Conv(K, F, S=S, P=P, bias=not tv, rounding=rounding)
+        out: Net = [(name, layer)]
+        if tv:
+            out.append((f"{name}_bn", BatchNorm()))
+        return out + [(f"{name}_relu", ReLU())]
+
+    def inception(spec: tuple) -> tuple[str, Layer]:
+        name, *sizes = spec
+        return (f"inception{name}", Inception(*sizes, branch3_F=3 if tv else 5,
+                                              bias=not tv, batch_norm=tv))
+
+    net: Net = [("input", Input(224, 224, 3))]
+    net += conv("conv1", 64, 7, S=2, P=3, rounding="floor")
+    net.append(("pool1", Pool(3, 2, rounding="ceil")))
+    if not tv:
+        net.append(("norm1", LRN()))
+    net += conv("conv2", 64, 1)
+    net += conv("conv3", 192, 3, P=1)
+    if not tv:
+        net.append(("norm2", LRN()))
+    net.append(("pool2", Pool(3, 2, rounding="ceil")))
+    net += [inception(s) for s in GOOGLENET_INCEPTIONS[:2]]
+    net.append(("pool3", Pool(3, 2, rounding="ceil")))
+    net += [inception(s) for s in GOOGLENET_INCEPTIONS[2:7]]
+    net.append(("pool4", Pool(2, 2, rounding="ceil") if tv else Pool(3, 2, rounding="ceil")))
+    net += [inception(s) for s in GOOGLENET_INCEPTIONS[7:]]
+    net.append(("avgpool", GlobalAvgPool() if tv else Pool(7, 1, mode="avg")))
+    net.append(("dropout", Dropout(0.2 if tv else 0.4)))
+    net.append(("fc", FC(1000)))
+    return net
+
+
+def googlenet_parameter_breakdown(variant: str = "paper") -> dict[str, int]:
+    """Where GoogLeNet's parameters sit: the stem convs, the nine Inception modules, the final
+    FC layer, and the total. Shows what a "4M" figure could (not) mean: even without the
+    1,025,000 weights of the classifier the modules alone hold ~5.5-6M.
+    """
+    a = table(lambda: googlenet(variant))
+    stem = sum(r.params for r in a.rows if r.kind in ("CONV", "BN"))
+    modules = sum(r.params for r in a.rows if r.kind == "INCEPTION")
+    fc = a.row("fc").params
+    return {"stem": stem, "inception": modules, "fc": fc, "total": a.total_params}
+
+
+# --------------------------------------------------------------------------------------------
+# ResNet-50
+# --------------------------------------------------------------------------------------------
+
+
+def resnet50() -> Net:
+    """ResNet-50 (torchvision v1.5 layout: the stride sits on the 3x3 conv of a block).
+
+    conv1 7x7/2 (no bias) + BN + ReLU, 3x3/2 max pool (pad 1), then 3, 4, 6, 3 bottleneck
+    blocks of widths 64, 128, 256, 512 (output depth x4), global average pool, FC 1000.
+    Strided layers floor ``(224 + 2*3 - 7)/2 + 1 = 112.5`` to 112, as PyTorch does.
+    25,557,032 parameters, batch-norm scales and shifts included (running statistics are
+    buffers and are not counted). No FC hidden layers at the end.
+    """
+    net: Net = [
+        ("input", Input(224, 224, 3)),
+        ("conv1", Conv(64, 7, S=2, P=3, bias=False, rounding="floor")),
+        ("bn1", BatchNorm()), ("relu", ReLU()),
+        ("maxpool", Pool(3, 2, P=1, rounding="floor")),
+    ]
+    for stage, (width, blocks, stride) in enumerate(
+        [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)], start=1
+    ):
+        for b in range(blocks):
+            layer = Bottleneck(width, S=stride if b == 0 else 1, project=b == 0)
+            net.append((f"layer{stage}.{b}", layer))
+    net += [("avgpool", GlobalAvgPool()), ("fc", FC(1000))]
+    return net
+
+
+# --------------------------------------------------------------------------------------------
+# Tables, small examples, errata
+# --------------------------------------------------------------------------------------------
+
+ARCHITECTURES: dict[str, Callable[[], Net]] = {
+    "lenet5": lenet5,
+    "alexnet": alexnet,
+    "alexnet_original": lambda: alexnet("original"),
+    "zfnet": zfnet,
+    "vgg16": vgg16,
+    "googlenet": googlenet,
+    "googlenet_paper": lambda: googlenet("paper"),
+    "resnet50": resnet50,
+}
+
+
+def table(net: str | Net | Callable[[], Net]) -> Analysis:
+    """The :class:`~cs231n_lib.arithmetic.Analysis` of a case study, by name (a key of
+    :data:`ARCHITECTURES`), builder or layer list."""
+    title = ""
+    if isinstance(net, str):
+        if net not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {net!r}; choose from {list(ARCHITECTURES)}")
+        title, net = net, ARCHITECTURES[net]
+    if callable(net):
+        net = net()
+    return analyze(net, title=title)
+
+
+def cifar_pipeline() -> Net:
+    """The notes' CIFAR-10 example: INPUT [32x32x3] -> CONV 12 filters 3x3 'same' ->
+    RELU -> POOL 2x2 -> FC 10. CONV and FC have parameters; CONV, POOL (and FC's size K) have
+    hyperparameters; RELU has neither."""
+    return [
+        ("INPUT", Input(32, 32, 3)),
+        ("CONV", Conv(12, 3, P=1)),
+        ("RELU", ReLU()),
+        ("POOL", Pool(2, 2)),
+        ("FC", FC(10)),
+    ]
+
+
+def conv_demo() -> Net:
+    """The notes' animated demo: 5x5x3 input, K=2 filters 3x3, S=2, P=1 -> 3x3x2."""
+    return [("input", Input(5, 5, 3)), ("conv", Conv(2, 3, S=2, P=1))]
+
+
+def three_conv_stack(size: int = 224, filters: int = 64, layers: int = 3) -> Net:
+    """``layers`` 3x3 convs of ``filters`` filters with pad 1 on a ``size x size x 3`` image
+    (the memory example of the notes)."""
+    net: Net = [("input", Input(size, size, 3))]
+    for i in range(1, layers + 1):
+        net += [(f"conv{i}", Conv(filters, 3, P=1)), (f"relu{i}", ReLU())]
+    return net
+
+
+@dataclass(frozen=True)
+class SharingComparison:
+    """A conv layer with and without parameter sharing."""
+
+    neurons: int
+    params_per_neuron: int
+    unshared: int
+    shared: int
+
+
+def parameter_sharing(input_size: int = 227, F: int = 11, S: int = 4, C: int = 3,
+                      K: int = 96) -> SharingComparison:
+    """Parameters of a conv layer with and without sharing (default AlexNet conv1:
+    290,400 neurons x 364 = 105,705,600 without, 96 x 364 = 34,944 with)."""
+    side = conv_output_size(input_size, F, S)
+    per = F * F * C + 1
+    return SharingComparison(
+        neurons=side * side * K, params_per_neuron=per,
+        unshared=unshared_params(side, side, K, F, C), shared=K * per,
+    )
+
+
+@dataclass(frozen=True)
+class Erratum:
+    """A figure stated by the notes / a paper, the computed one, and why they differ."""
+
+    topic: str
+    stated: str
+    computed: str
+    explanation: str
+
+
+def three_conv_memory(dtype_bytes: int = 4) -> dict[str, float]:
+    """The notes' "~10M activations / 72 MB" example, computed.
+
+    Three 224x224x64 volumes hold 3 * 3,211,264 = 9,633,792 activations; with gradients in
+    float32 that is 77,070,336 bytes = 77.07 MB = 73.50 MiB. The binary unit is the nearer
+    one (2% above 72); exactly 72 comes out only if each 3.2M volume is rounded down to 3M
+    (9M x 8 bytes). One volume alone (the notes drop the "three") is 25.7 MB.
+    """
+    a = table(three_conv_stack)
+    count = a.activations_excluding_input
+    total = activation_memory(count, dtype_bytes, with_gradients=True)
+    one = activation_memory(a.row("conv1").activations, dtype_bytes, with_gradients=True)
+    return {
+        "activations": count,
+        "bytes": total,
+        "MB": total / 1e6,
+        "MiB": total / 2**20,
+        "one_volume_bytes": one,
+        "notes_MB": PUBLISHED["three_conv_notes_mb"],
+    }
+
+
+def errata() -> list[Erratum]:
+    """The arithmetic errata of the unit, each recomputed from the tables."""
+    out: list[Erratum] = []
+    try:
+        conv_output_size(224, 11, 4)
+        alex = "224 works"  # pragma: no cover - never: the arithmetic forbids it
+    except ValueError as err:
+        alex = str(err).split(":")[0]
+    out.append(Erratum(
+        "AlexNet input", "224x224x3", f"227x227x3 ({alex})",
+        "only 227 gives a whole number: (227 - 11)/4 + 1 = 55",
+    ))
+    mem = three_conv_memory()
+    out.append(Erratum(
+        "three 3x3 conv layers on 224x224x3", "~10M activations, 72 MB",
+        f"{mem['activations']:,} activations, {mem['MB']:.2f} MB = {mem['MiB']:.2f} MiB",
+        "three volumes, activations + gradients, float32; 72 MB is 9M x 8 bytes",
+    ))
+    vgg = table("vgg16")
+    out.append(Erratum(
+        "VGG-16 activations", "24M, 93 MB / image (forward)",
+        f"{vgg.total_activations:,} ({activation_memory(vgg) / 1e6:.1f} MB forward)",
+        "the sum of the table's own rows, input included",
+    ))
+    gl = googlenet_parameter_breakdown("paper")
+    tv = table("googlenet").total_params
+    out.append(Erratum(
+        "GoogLeNet parameters", "4M",
+        f"{gl['total']:,} (paper layout), {tv:,} (torchvision)",
+        "both without auxiliary classifiers; the modules alone hold "
+        f"{gl['inception']:,}, the final FC {gl['fc']:,}",
+    ))
+    return out

@@ -1,0 +1,129 @@
+"""Expected outputs of the visible cases.
+
+In the learner's kernel there is no reference implementation, so the release ships
+``grader/data/visible_expected.npz``: for every visible case its outputs computed by the
+instructor's reference, plus a digest of the case's inputs (a stale or mismatched file is
+detected, never silently used). Hidden cases are never written there.
+
+In the instructor tree (``cs231n_lib`` still holds its ``### BEGIN SOLUTION`` regions and sits
+next to this ``grader/``) the values may instead be computed live from the reference.
+
+Build the file with ``python -m grader.expected [path]`` (the release builder calls
+:func:`write`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from grader import registry
+from grader.cases import Case, recipe_digest
+from grader.recipes import run_recipe
+from grader.stubs import has_solutions
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data" / "visible_expected.npz"
+_SEP = "::"
+_DIGEST = "__digest__"
+
+_cache: dict[str, tuple[str, dict[str, np.ndarray]]] = {}
+_file: dict[str, np.ndarray] | None = None
+
+
+def reference_available(module: str) -> bool:
+    """True if ``module`` is the instructor's reference (solutions present, this repo's copy)."""
+    try:
+        mod = importlib.import_module(module)
+        path = Path(mod.__file__ or "").resolve()
+        if path.parent != ROOT / "cs231n_lib":
+            return False
+        return has_solutions(path.read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def compute(case: Case) -> dict[str, np.ndarray]:
+    """Run the case's recipe on the (reference) library importable here."""
+    return run_recipe(case.recipe)
+
+
+def visible_cases(names: list[str] | None = None) -> list[tuple[registry.CheckSpec, Case]]:
+    specs = [registry.get(n) for n in (names or registry.names())]
+    return [(spec, case) for spec in specs for case in spec.visible_cases()]
+
+
+def write(path: Path | str = DATA, names: list[str] | None = None) -> Path:
+    """Compute every visible case with the reference and store it (``allow_pickle=False``)."""
+    arrays: dict[str, np.ndarray] = {}
+    for spec, case in visible_cases(names):
+        if not case.needs_reference:
+            continue
+        if not reference_available(spec.module):
+            raise RuntimeError(f"{spec.module} is not the instructor's reference; cannot write")
+        out = compute(case)
+        for key in case.outputs:
+            arrays[f"{case.name}{_SEP}{key}"] = out[key]
+        arrays[f"{case.name}{_SEP}{_DIGEST}"] = np.array(recipe_digest(case.recipe))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def _load_file(path: Path = DATA) -> dict[str, np.ndarray]:
+    global _file
+    if _file is None:
+        _file = {}
+        if path.exists():
+            with np.load(path, allow_pickle=False) as data:
+                _file = {k: data[k] for k in data.files}
+    return _file
+
+
+def reset() -> None:
+    """Forget cached values (tests, or after rebuilding the file)."""
+    global _file
+    _file = None
+    _cache.clear()
+
+
+def expected_for(spec: registry.CheckSpec, case: Case) -> dict[str, np.ndarray] | str:
+    """The expected outputs of a visible case, or a string saying why they are unavailable."""
+    digest = recipe_digest(case.recipe)
+    hit = _cache.get(case.name)
+    if hit is not None and hit[0] == digest:
+        return hit[1]
+    stored = _load_file()
+    key = f"{case.name}{_SEP}{_DIGEST}"
+    if key in stored:
+        if str(stored[key]) != digest:
+            return ("the stored expected values do not match this case's inputs (different "
+                    "NumPy random streams?); rebuild them with `python -m grader.expected`")
+        values = {k: stored[f"{case.name}{_SEP}{k}"] for k in case.outputs}
+        _cache[case.name] = (digest, values)
+        return values
+    if reference_available(spec.module):
+        values = compute(case)
+        values = {k: values[k] for k in case.outputs}
+        _cache[case.name] = (digest, values)
+        return values
+    return (f"no expected values for {case.name}: {DATA.name} is missing from grader/data "
+            "(ask your instructor for the release files)")
+
+
+def prime(names: list[str] | None = None) -> int:
+    """Compute/load the expected values of all visible cases now (before swapping libraries)."""
+    count = 0
+    for spec, case in visible_cases(names):
+        if case.needs_reference and not isinstance(expected_for(spec, case), str):
+            count += 1
+    return count
+
+
+if __name__ == "__main__":  # pragma: no cover
+    target = write(sys.argv[1] if len(sys.argv) > 1 else DATA)
+    print(f"wrote {target}")

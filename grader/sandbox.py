@@ -1,0 +1,246 @@
+"""Building the bubblewrap command line and the rlimits for the sandboxed worker.
+
+The profile (measured in ``shared/FIELD-NOTES.md``): read-only binds of ``/usr`` (shared
+libraries), the Python install (base interpreter and the site-packages in use), the harness
+(a private copy of ``recipes.py``, ``worker.py``, ``transport.py``) and the submission's
+``cs231n_lib``; a small private ``/tmp``; ``--remount-ro /``; every namespace unshared (no
+network); uid/gid 65534; no capabilities; ``--die-with-parent``; ``--new-session``;
+``--clearenv`` and a minimal environment. Nothing else of the host is visible: reading the
+grader's registry, the reference library or ``/etc`` fails with ENOENT.
+
+Note: when the grader runs as root, bubblewrap maps the sandbox's uid 65534 to host uid 0
+(it writes ``65534 0 1``). The worker has no capabilities and sees only read-only binds,
+but ``RLIMIT_NPROC`` does not bind host root, which is why the worker also installs a
+seccomp filter that forbids creating processes (see :mod:`grader.worker`).
+
+rlimits are set in the child between fork and exec (so they cover bubblewrap and the
+worker): address space, CPU seconds, file size, open files, core dumps, and processes
+(where that rlimit binds, i.e. not for uid 0).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import shutil
+import site
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SANDBOX_HARNESS = "/harness"
+SANDBOX_SUBMISSION = "/submission"
+SANDBOX_UID = 65534
+UNAVAILABLE_LINE = "SANDBOX UNAVAILABLE: running with rlimits only"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one worker.
+
+    ``cpu_s`` is a per-call CPU budget (the worker re-arms the soft ``RLIMIT_CPU`` before
+    each call); ``cpu_total_s`` is the hard limit over the worker's life. ``timeout_s``
+    (wall clock, per call) is enforced by the parent.
+    """
+
+    memory_mb: int = 1024
+    cpu_s: float = 10.0
+    cpu_total_s: int = 600
+    fsize_mb: int = 8
+    nofile: int = 256
+    nproc: int = 64
+    tmpfs_mb: int = 16
+
+
+def find_bwrap() -> str | None:
+    return shutil.which("bwrap")
+
+
+def base_binds() -> list[str]:
+    """Host directories the interpreter needs, read-only, at their real paths."""
+    paths: list[str] = []
+    candidates = [sys.base_prefix, sys.base_exec_prefix,
+                  str(Path(os.path.realpath(sys.executable)).parent.parent)]
+    candidates += site_dirs()
+    for cand in candidates:
+        real = os.path.realpath(cand)
+        if not os.path.isdir(real) or real == "/":
+            continue
+        if real == "/usr" or real.startswith("/usr/"):
+            continue  # covered by the /usr bind
+        if any(real == p or real.startswith(p + "/") for p in paths):
+            continue
+        paths = [p for p in paths if not p.startswith(real + "/")] + [real]
+    return paths
+
+
+def site_dirs() -> list[str]:
+    """The site-packages directories of the running interpreter (NumPy lives there)."""
+    dirs = list(site.getsitepackages()) if hasattr(site, "getsitepackages") else []
+    dirs += [p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))]
+    out: list[str] = []
+    for d in dirs:
+        real = os.path.realpath(d)
+        if os.path.isdir(real) and real not in out:
+            out.append(real)
+    return out
+
+
+def python_executable() -> str:
+    """The real interpreter binary (a venv's ``bin/python`` is a symlink to it)."""
+    return os.path.realpath(sys.executable)
+
+
+def bwrap_command(
+    bwrap: str,
+    *,
+    harness_dir: str,
+    package_dir: str | None,
+    argv: Sequence[str],
+    env: dict[str, str],
+    limits: Limits = Limits(),
+) -> list[str]:
+    """The full ``bwrap ... -- argv`` command line.
+
+    ``harness_dir`` is bound at ``/harness``; ``package_dir`` (the submission's
+    ``cs231n_lib``) at ``/submission/cs231n_lib``; both read-only.
+    """
+    cmd = [bwrap, *system_binds(), "--proc", "/proc", "--dev", "/dev"]
+    tmpfs_bytes = str(limits.tmpfs_mb << 20)
+    # The private /tmp comes before any bind under /tmp, or it would hide them.
+    cmd += ["--size", tmpfs_bytes, "--tmpfs", "/tmp",
+            "--size", tmpfs_bytes, "--tmpfs", "/dev/shm"]
+    for path in base_binds():
+        cmd += ["--ro-bind", path, path]
+    cmd += ["--ro-bind", harness_dir, SANDBOX_HARNESS]
+    cmd += ["--dir", SANDBOX_SUBMISSION]
+    if package_dir is not None:
+        cmd += ["--ro-bind", package_dir, f"{SANDBOX_SUBMISSION}/cs231n_lib"]
+    cmd += ["--remount-ro", "/",
+            "--unshare-all", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+            "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+            "--hostname", "sandbox", "--chdir", "/tmp", "--clearenv"]
+    for key, value in env.items():
+        cmd += ["--setenv", key, value]
+    return [*cmd, "--", *argv]
+
+
+def system_binds() -> list[str]:
+    """``/usr`` read-only, and ``/lib``, ``/lib64``, ``/bin`` as on the host (merged-usr links)."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in ("lib", "lib64", "lib32", "bin", "sbin"):
+        target = f"/{name}"
+        if os.path.islink(target):
+            args += ["--symlink", os.readlink(target), target]
+        elif os.path.isdir(target):
+            args += ["--ro-bind", target, target]
+    return args
+
+
+def worker_env(pythonpath: Sequence[str], tmpdir: str = "/tmp") -> dict[str, str]:
+    """The worker's whole environment (nothing is inherited from the grader)."""
+    threads = "1"
+    return {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": os.pathsep.join(pythonpath),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONHASHSEED": "0",
+        "PYTHONNOUSERSITE": "1",
+        "HOME": tmpdir,
+        "TMPDIR": tmpdir,
+        "MPLCONFIGDIR": f"{tmpdir}/mpl",
+        "MPLBACKEND": "Agg",
+        "OPENBLAS_NUM_THREADS": threads,
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "LANG": "C.UTF-8",
+    }
+
+
+def _user_process_count(uid: int) -> int:
+    count = 0
+    try:
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    if entry.stat().st_uid == uid:
+                        count += 1
+                except OSError:
+                    pass
+    except OSError:
+        return 0
+    return count
+
+
+def rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:
+    """The ``(resource, (soft, hard))`` pairs the child sets before exec."""
+    mem = limits.memory_mb << 20
+    out = [
+        (resource.RLIMIT_AS, (mem, mem)),
+        (resource.RLIMIT_CPU, (int(limits.cpu_total_s), int(limits.cpu_total_s))),
+        (resource.RLIMIT_FSIZE, (limits.fsize_mb << 20, limits.fsize_mb << 20)),
+        (resource.RLIMIT_NOFILE, (limits.nofile, limits.nofile)),
+        (resource.RLIMIT_CORE, (0, 0)),
+    ]
+    uid = os.getuid()
+    if uid != 0 and hasattr(resource, "RLIMIT_NPROC"):
+        # RLIMIT_NPROC counts every process of the uid: leave room for the ones running.
+        n = _user_process_count(uid) + limits.nproc
+        out.append((resource.RLIMIT_NPROC, (n, n)))
+    return out
+
+
+def make_preexec(limits: Limits) -> Callable[[], None]:
+    pairs = rlimits(limits)  # computed before fork: the child only calls setrlimit
+
+    def preexec() -> None:
+        for res, value in pairs:
+            try:
+                resource.setrlimit(res, value)
+            except (ValueError, OSError):
+                pass
+
+    return preexec
+
+
+@functools.lru_cache(maxsize=4)
+def probe_bwrap(bwrap: str | None) -> tuple[bool, str]:
+    """Run a trivial command under the real profile: ``(works, description)``."""
+    if bwrap is None:
+        return False, "bubblewrap (bwrap) not found on PATH"
+    try:
+        version = subprocess.run([bwrap, "--version"], capture_output=True, text=True,
+                                 timeout=10).stdout.strip() or "bubblewrap"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"{bwrap} cannot run: {exc}"
+    true = shutil.which("true", path="/usr/bin:/bin") or "/usr/bin/true"
+    cmd = [bwrap, *system_binds(), "--proc", "/proc", "--dev", "/dev",
+           "--tmpfs", "/tmp", "--remount-ro", "/", "--unshare-all",
+           "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
+           "--die-with-parent", "--new-session", "--clearenv", "--", true]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"{version} at {bwrap} cannot run: {exc}"
+    ms = (time.perf_counter() - start) * 1000
+    if proc.returncode != 0:
+        return False, f"{version} at {bwrap} fails: {proc.stderr.strip()[:300]}"
+    return True, f"{version} at {bwrap}: works (probe {ms:.0f} ms)"
+
+
+def sandbox_available(bwrap: str | None = None) -> bool:
+    return probe_bwrap(bwrap if bwrap is not None else find_bwrap())[0]
+
+
+def sandbox_status() -> str:
+    """One line for ``doctor``: is the secure checker sandboxed here, and how."""
+    works, what = probe_bwrap(find_bwrap())
+    if works:
+        return (f"sandbox: {what}; read-only Python and submission, private /tmp, no network, "
+                f"uid {SANDBOX_UID}, no capabilities, rlimits, seccomp (no processes)")
+    return f"{UNAVAILABLE_LINE} ({what})"

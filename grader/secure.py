@@ -1,0 +1,429 @@
+"""The trusted side of secure grading: run recipes against a submission in a sandboxed worker.
+
+This process never imports student code. :class:`SecureRunner` starts one worker per
+submission (bubblewrap + rlimits + seccomp, see :mod:`grader.sandbox` and
+:mod:`grader.worker`), sends it recipes (:mod:`grader.recipes`) and receives plain arrays
+(:mod:`grader.transport`). Every result is validated here: the frame's nonce, the output
+names, dtype (real numbers only), number of dimensions and size. Comparison with the
+reference is the caller's job and happens in the caller's process.
+
+A crash (``os._exit``, a segfault, a forged or malformed frame) or a timeout costs that
+call only: the worker is killed and a fresh one starts at the next call.
+
+    with SecureRunner("submissions/alice") as runner:
+        result = runner.run({"kind": "call", "module": "cs231n_lib.layers",
+                             "function": "relu", "args": [x], "outputs": ["out"]})
+        if result.ok: ...compare result.outputs["out"] with the reference...
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import sandbox as sbx
+from grader import transport
+
+log = logging.getLogger("grader.secure")
+
+RESULT_KINDS = ("ok", "exception", "timeout", "crash", "bad_output", "memory")
+_WORKER_STATUSES = ("ok", "exception", "bad_output", "memory")
+HARNESS_FILES = ("recipes.py", "worker.py", "transport.py")
+_STALE_FRAMES = 4
+_RESULT_HEADER_BYTES = 64 << 10
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or does not work, and the sandbox was required."""
+
+
+class SandboxUnavailableWarning(UserWarning):
+    """Grading runs with rlimits only: student code can read files and use the network."""
+
+
+@dataclass
+class RunResult:
+    """What one recipe call produced.
+
+    ``kind`` is one of :data:`RESULT_KINDS`; ``outputs`` is set only when ``ok``.
+    ``finite`` maps each output to ``np.isfinite(...).all()``. ``detail`` holds a short
+    traceback or the tail of the worker's stderr (student-controlled text).
+    """
+
+    ok: bool
+    outputs: dict[str, np.ndarray] | None
+    error: str | None
+    kind: str
+    finite: dict[str, bool] = field(default_factory=dict)
+    seconds: float = 0.0
+    detail: str = ""
+
+    @classmethod
+    def failure(cls, kind: str, error: str, seconds: float = 0.0, detail: str = "") -> RunResult:
+        return cls(False, None, error, kind, {}, seconds, detail)
+
+
+def expected_output_names(recipe: dict[str, Any]) -> list[str]:
+    """The names a recipe's outputs may take (a dict output ``g`` becomes ``g.<key>``)."""
+    names = [n for n in recipe.get("outputs", []) if n is not None]
+    if recipe.get("kind") == "forward_backward":
+        names += list(recipe.get("forward_outputs", []))
+    return [str(n) for n in names]
+
+
+def _describe_exit(code: int | None) -> tuple[str, str]:
+    """(kind, text) for a worker that exited with ``code`` (bwrap reports 128+signal)."""
+    if code is None:
+        return "crash", "the worker stopped answering"
+    sig = -code if code < 0 else code - 128 if code > 128 else 0
+    if sig == signal.SIGXCPU:
+        return "timeout", "the CPU-time limit was exceeded (SIGXCPU)"
+    if sig:
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        return "crash", f"the worker was killed by {name}"
+    return "crash", f"the worker exited with status {code} (os._exit or a fatal error)"
+
+
+class _Worker:
+    """One running worker process and its pipes."""
+
+    def __init__(self, proc: subprocess.Popen, req: int, res: int, nonce: str) -> None:
+        self.proc = proc
+        self.req = req
+        self.res = res
+        self.nonce = nonce
+        self.used_nonces: set[str] = {nonce}
+        self.seccomp = ""
+        self._tail = bytearray()
+        self._lock = threading.Lock()
+        self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._drain.start()
+
+    def _drain_stderr(self) -> None:
+        stream = self.proc.stderr
+        if stream is None:
+            return
+        try:
+            while True:
+                chunk = stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16)
+                if not chunk:
+                    break
+                with self._lock:
+                    self._tail += chunk
+                    del self._tail[:-4096]
+        except (OSError, ValueError):
+            pass
+
+    def stderr_tail(self) -> str:
+        with self._lock:
+            return bytes(self._tail).decode("utf-8", "replace")[-2000:]
+
+    def kill(self) -> int | None:
+        proc = self.proc
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
+        try:
+            code = proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        for fd in (self.req, self.res):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.req = self.res = -1
+        self._drain.join(timeout=1)
+        if proc.stderr is not None:
+            proc.stderr.close()
+        return code
+
+    def exit_code(self, wait_s: float = 2.0) -> int | None:
+        try:
+            return self.proc.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+class SecureRunner:
+    """Run recipes against one submission in a sandboxed worker (a context manager).
+
+    ``submission_dir`` contains ``cs231n_lib/``. ``require_sandbox=True`` refuses to run
+    without a working bubblewrap (:class:`SandboxUnavailable`); otherwise a missing sandbox
+    is warned about loudly and the worker runs with rlimits (and seccomp) only.
+    ``sandbox=False`` forces the rlimits-only mode (tests, debugging).
+    ``timeout_s`` is the wall-clock limit per call, ``cpu_s`` the CPU seconds per call,
+    ``memory_mb`` the address-space limit of the worker.
+    """
+
+    def __init__(
+        self,
+        submission_dir: str | os.PathLike[str],
+        *,
+        require_sandbox: bool = False,
+        timeout_s: float = 10.0,
+        memory_mb: int = 1024,
+        cpu_s: float = 10.0,
+        sandbox: bool | None = None,
+        bwrap: str | None = None,
+        start_timeout_s: float = 60.0,
+        max_output_bytes: int = 64 << 20,
+        max_output_elements: int = 4_000_000,
+    ) -> None:
+        self.submission_dir = Path(submission_dir).resolve()
+        self.timeout_s = float(timeout_s)
+        self.start_timeout_s = float(start_timeout_s)
+        self.max_output_bytes = int(max_output_bytes)
+        self.max_output_elements = int(max_output_elements)
+        self.limits = sbx.Limits(memory_mb=int(memory_mb), cpu_s=float(cpu_s))
+        self.bwrap = bwrap if bwrap is not None else sbx.find_bwrap()
+        works, why = sbx.probe_bwrap(self.bwrap) if sandbox is not False else (
+            False, "sandbox disabled by the caller")
+        if not works and (require_sandbox or sandbox is True):
+            raise SandboxUnavailable(
+                f"refusing to grade without the sandbox: {why}. "
+                "Install bubblewrap (apt-get install bubblewrap) or drop require_sandbox."
+            )
+        self.sandboxed = works
+        self.status = why if works else f"{sbx.UNAVAILABLE_LINE} ({why})"
+        if not works:
+            log.warning("%s (%s)", sbx.UNAVAILABLE_LINE, why)
+            warnings.warn(f"{sbx.UNAVAILABLE_LINE}: student code can read files and use the "
+                          f"network ({why})", SandboxUnavailableWarning, stacklevel=2)
+        self.package_dir = self.submission_dir / "cs231n_lib"
+        self._tmp = tempfile.mkdtemp(prefix="cs231n-secure-")
+        self._harness = os.path.join(self._tmp, "harness")
+        self._copy_harness()
+        self._worker: _Worker | None = None
+        self.start_seconds: list[float] = []
+        self.restarts = 0
+        self.seccomp = ""
+        self._holder: list[_Worker | None] = [None]
+        self._finalizer = weakref.finalize(self, SecureRunner._cleanup, self._tmp, self._holder)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _copy_harness(self) -> None:
+        """Only the transport code goes into the sandbox: not the registry, not the reference."""
+        src = Path(__file__).resolve().parent
+        dst = Path(self._harness) / "grader"
+        dst.mkdir(parents=True)
+        (dst / "__init__.py").write_text('"""Sandbox harness: recipes, transport, worker."""\n')
+        for name in HARNESS_FILES:
+            shutil.copyfile(src / name, dst / name)
+
+    @staticmethod
+    def _cleanup(tmp: str, holder: list) -> None:
+        worker = holder[0]
+        if worker is not None:
+            worker.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def __enter__(self) -> SecureRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def reset(self) -> None:
+        """Throw the worker away; the next call starts a fresh one (clean module state)."""
+        self._stop()
+
+    def _stop(self) -> int | None:
+        worker, self._worker = self._worker, None
+        self._finalizer_holder(None)
+        return worker.kill() if worker is not None else None
+
+    def _finalizer_holder(self, worker: _Worker | None) -> None:
+        self._holder[0] = worker
+
+    def _command(self, req: int, res: int, nonce: str) -> tuple[list[str], dict[str, str] | None,
+                                                                 str | None]:
+        config = {"req": req, "res": res, "nonce": nonce, "cpu_s": self.limits.cpu_s,
+                  "seccomp": True}
+        python = sbx.python_executable()
+        if self.sandboxed:
+            assert self.bwrap is not None
+            config["site"] = sbx.site_dirs()
+            argv = [python, "-S", "-B", "-P", f"{sbx.SANDBOX_HARNESS}/grader/worker.py",
+                    json.dumps(config)]
+            env = sbx.worker_env([sbx.SANDBOX_HARNESS, sbx.SANDBOX_SUBMISSION])
+            cmd = sbx.bwrap_command(self.bwrap, harness_dir=self._harness,
+                                    package_dir=str(self.package_dir), argv=argv, env=env,
+                                    limits=self.limits)
+            return cmd, {}, None
+        # rlimits only: a private working directory, and a private path entry that holds
+        # nothing but the submission's package (not whatever else sits beside it).
+        work = tempfile.mkdtemp(dir=self._tmp, prefix="work-")
+        subpath = os.path.join(work, "path")
+        os.mkdir(subpath)
+        os.symlink(self.package_dir, os.path.join(subpath, "cs231n_lib"))
+        config["site"] = sbx.site_dirs()
+        argv = [python, "-S", "-B", "-P", os.path.join(self._harness, "grader", "worker.py"),
+                json.dumps(config)]
+        return argv, sbx.worker_env([self._harness, subpath], tmpdir=work), work
+
+    def _start(self) -> _Worker:
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        nonce = secrets.token_hex(16)
+        cmd, env, cwd = self._command(req_r, res_w, nonce)
+        start = time.perf_counter()
+        try:
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, pass_fds=(req_r, res_w), env=env, cwd=cwd,
+                start_new_session=True, preexec_fn=sbx.make_preexec(self.limits),
+            )
+        finally:
+            os.close(req_r)
+            os.close(res_w)
+        os.set_blocking(req_w, False)
+        os.set_blocking(res_r, False)
+        worker = _Worker(proc, req_w, res_r, nonce)
+        self._finalizer_holder(worker)
+        deadline = time.monotonic() + self.start_timeout_s
+        try:
+            header, _ = transport.read_frame(res_r, deadline, max_header=_RESULT_HEADER_BYTES,
+                                             max_payload=0)
+        except transport.TransportError as exc:
+            tail = worker.stderr_tail()
+            code = worker.kill()
+            self._finalizer_holder(None)
+            _, how = _describe_exit(code)
+            raise _StartFailed(f"the worker did not start ({exc}; {how})", tail) from None
+        if header.get("status") != "ready" or header.get("nonce") != nonce:
+            worker.kill()
+            self._finalizer_holder(None)
+            raise _StartFailed("the worker sent a bad greeting", worker.stderr_tail())
+        worker.seccomp = str(header.get("seccomp", ""))
+        self.seccomp = worker.seccomp
+        self.start_seconds.append(time.perf_counter() - start)
+        return worker
+
+    def start(self) -> None:
+        """Start the worker now (otherwise the first :meth:`run` does)."""
+        if self._worker is None:
+            self._worker = self._start()
+
+    # ------------------------------------------------------------------ calls
+
+    def run(self, recipe: dict[str, Any], *, timeout_s: float | None = None) -> RunResult:
+        """Perform ``recipe`` in the worker; never raises for anything the submission does."""
+        t0 = time.perf_counter()
+        if not self.package_dir.is_dir():
+            return RunResult.failure("exception", f"the submission has no cs231n_lib/ folder "
+                                     f"({self.submission_dir})")
+        try:
+            skeleton, arrays = transport.pack_tree(recipe)
+        except transport.TransportError as exc:
+            raise ValueError(f"recipe cannot be sent: {exc}") from None
+        if self._worker is None:
+            try:
+                self._worker = self._start()
+            except _StartFailed as exc:
+                return RunResult.failure("crash", str(exc), time.perf_counter() - t0,
+                                         exc.detail)
+            if len(self.start_seconds) > 1:
+                self.restarts += 1
+        worker = self._worker
+        nonce = secrets.token_hex(16)
+        worker.used_nonces.add(nonce)
+        limit = self.timeout_s if timeout_s is None else float(timeout_s)
+        deadline = time.monotonic() + limit
+        try:
+            transport.write_frame(worker.req, {"op": "run", "nonce": nonce, "recipe": skeleton},
+                                  arrays, deadline)
+            stale = 0
+            while True:
+                header, outputs = transport.read_frame(
+                    worker.res, deadline, max_header=_RESULT_HEADER_BYTES,
+                    max_payload=self.max_output_bytes)
+                got = header.get("nonce")
+                if got == nonce:
+                    break
+                if got in worker.used_nonces and stale < _STALE_FRAMES:
+                    stale += 1  # a late frame for an earlier call (forged earlier): skip it
+                    continue
+                raise transport.TransportError("a frame with an unknown nonce (forged?)")
+        except transport.ChannelTimeout:
+            self._stop()
+            return RunResult.failure("timeout", f"no result within {limit:g} s (wall clock); "
+                                     "infinite loop or far too slow", time.perf_counter() - t0)
+        except transport.ChannelClosed:
+            code = worker.exit_code()
+            tail = worker.stderr_tail()
+            self._stop()
+            kind, how = _describe_exit(code)
+            return RunResult.failure(kind, how, time.perf_counter() - t0, tail)
+        except transport.TransportError as exc:
+            tail = worker.stderr_tail()
+            self._stop()
+            return RunResult.failure("crash", f"malformed result: {exc}",
+                                     time.perf_counter() - t0, tail)
+        return self._validate(recipe, header, outputs, time.perf_counter() - t0)
+
+    def _validate(self, recipe: dict[str, Any], header: dict[str, Any],
+                  outputs: dict[str, np.ndarray], seconds: float) -> RunResult:
+        status = header.get("status")
+        error = header.get("error")
+        error = str(error)[:2000] if error is not None else None
+        detail = str(header.get("traceback", ""))[:4000]
+        if status not in _WORKER_STATUSES:
+            return RunResult.failure("bad_output", f"unknown result status {status!r}", seconds)
+        if status != "ok":
+            return RunResult.failure(status, error or status, seconds, detail)
+        names = expected_output_names(recipe)
+        problems: list[str] = []
+        seen: set[str] = set()
+        for key, arr in outputs.items():
+            base = next((n for n in names if key == n or key.startswith(n + ".")), None)
+            if base is None:
+                problems.append(f"unexpected output {key!r}")
+                continue
+            seen.add(base)
+            if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_ or arr.dtype.fields:
+                problems.append(f"{key}: expected real numbers, got dtype {arr.dtype}")
+            elif arr.ndim > transport.MAX_NDIM or arr.size > self.max_output_elements:
+                problems.append(f"{key}: shape {arr.shape} is too large")
+        missing = [n for n in names if n not in seen]
+        if missing:
+            problems.append(f"missing output(s) {', '.join(missing)}")
+        if problems:
+            return RunResult.failure("bad_output", "; ".join(problems), seconds)
+        finite = {key: bool(np.isfinite(arr).all()) for key, arr in outputs.items()}
+        return RunResult(True, dict(outputs), None, "ok", finite, seconds)
+
+
+class _StartFailed(Exception):
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail

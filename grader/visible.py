@@ -1,0 +1,193 @@
+"""The notebook's check API: ``check("conv_forward_naive")`` in a check cell.
+
+Runs the visible cases (fixed + seeded random) in the learner's kernel against
+``cs231n_lib`` and prints one line per case: PASS with the measured error and the tolerance,
+or FAIL with what is wrong and a hint. :func:`check` never raises; :func:`grade` (for
+nbgrader's autograded cells, ``grade_id = "check_<function>"``) raises ``AssertionError`` with
+the diagnosis when a case fails. Neither writes to stderr (nbgrader scores a cell that does
+as 0), and anything the learner's code prints is captured and cut short.
+
+Points here are informational: the points that count come from the secure grader, which runs
+the same registry (plus hidden cases) outside the learner's process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import sys
+import warnings
+from dataclasses import dataclass, field
+
+from grader import expected as _expected
+from grader import registry
+from grader.compare import CaseResult, compare
+from grader.recipes import run_recipe
+from grader.registry import GRADE_ID_PREFIX, points  # noqa: F401 - re-exported API
+
+MAX_CAPTURED = 2_000  # characters of the learner's own printing shown per check
+
+
+class _Capped(io.TextIOBase):
+    """A text sink that keeps the first ``limit`` characters and counts the rest."""
+
+    def __init__(self, limit: int = MAX_CAPTURED) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.kept = 0
+        self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        text = str(text)
+        room = self.limit - self.kept
+        if room > 0:
+            self.parts.append(text[:room])
+            self.kept += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def text(self) -> str:
+        out = "".join(self.parts)
+        if self.dropped:
+            out += f"\n... ({self.dropped} more characters of output not shown)"
+        return out
+
+
+@dataclass
+class Report:
+    """Results of one :func:`check` call."""
+
+    results: list[tuple[str, CaseResult]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    captured: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.errors and bool(self.results) and all(r.passed for _, r in self.results)
+
+    def failures(self) -> list[CaseResult]:
+        return [r for _, r in self.results if not r.passed]
+
+    def passed_names(self) -> list[str]:
+        return [n for n in self.names
+                if all(r.passed for s, r in self.results if s == n)
+                and any(s == n for s, _ in self.results)]
+
+    def score(self) -> int:
+        """Informational: points of the functions whose every visible case passes."""
+        return sum(registry.points(n) for n in self.passed_names())
+
+    def text(self) -> str:
+        lines = list(self.errors)
+        current = None
+        for name, res in self.results:
+            if name != current:
+                spec = registry.get(name)
+                lines.append(f"== {name} ({spec.points} points, tolerance {spec.tolerance})")
+                current = name
+            lines.append(res.line() + (f"   [{res.note}]" if res.note and not res.passed else ""))
+        if self.results:
+            n_ok = sum(r.passed for _, r in self.results)
+            lines.append(f"{n_ok}/{len(self.results)} cases passed"
+                         + (" - all good!" if self.passed else ""))
+        if self.captured:
+            lines.append("output printed by your code (shortened):\n" + self.captured)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        n_ok = sum(r.passed for _, r in self.results)
+        return f"<Report {n_ok}/{len(self.results)} passed, {len(self.errors)} errors>"
+
+
+def _run_case(spec: registry.CheckSpec, case, sink: _Capped) -> CaseResult:
+    if case.needs_reference:
+        exp = _expected.expected_for(spec, case)
+        if isinstance(exp, str):
+            return CaseResult(case.name, False, None, spec.tolerance_for(case), exp,
+                              note=case.note)
+    else:
+        exp = None
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = run_recipe(case.recipe)
+    except Exception as exc:  # noqa: BLE001 - learner code may raise anything
+        got = exc
+    return compare(spec, case, got, exp)
+
+
+def _reload(module: str) -> str | None:
+    """Import (or re-import, to pick up edits) ``module``; return an error text on failure."""
+    try:
+        if module in sys.modules:
+            importlib.reload(sys.modules[module])
+        else:
+            importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001
+        return f"{module} failed to import: {type(exc).__name__}: {str(exc)[:400]}"
+    return None
+
+
+def run(name: str | None = None, *, reload: bool = True) -> Report:
+    """Run the visible cases of ``name`` (all checks if None) and return the report."""
+    report = Report()
+    if name is None:
+        names = registry.names()
+    elif name in registry.SPECS:
+        names = [name]
+    else:
+        report.errors.append(f"no check named {name!r}. Known checks: "
+                             + ", ".join(registry.names()))
+        return report
+    report.names = names
+    sink = _Capped()
+    for n in names:
+        spec = registry.get(n)
+        problem = _reload(spec.module) if reload else None
+        for case in spec.visible_cases():
+            if problem:
+                res = CaseResult(case.name, False, None, spec.tolerance_for(case), problem,
+                                 hint="fix the error in the module so that it imports")
+            else:
+                try:
+                    res = _run_case(spec, case, sink)
+                except Exception as exc:  # noqa: BLE001 - belt and braces
+                    res = CaseResult(case.name, False, None, spec.tolerance_for(case),
+                                     f"checker error: {type(exc).__name__}: {exc}")
+            report.results.append((n, res))
+    report.captured = sink.text()
+    return report
+
+
+def check(name: str | None = None, *, quiet: bool = False, reload: bool = True) -> Report:
+    """Check ``name`` (or every graded function) on the visible cases; print the table.
+
+    Never raises: any problem, the learner's or the checker's, becomes a FAIL line.
+    """
+    try:
+        report = run(name, reload=reload)
+    except Exception as exc:  # noqa: BLE001
+        report = Report(errors=[f"checker error: {type(exc).__name__}: {exc}"])
+    if not quiet:
+        try:
+            print(report.text())
+        except Exception:  # noqa: BLE001
+            pass
+    return report
+
+
+def grade(name: str) -> None:
+    """For an autograded cell: like :func:`check`, but raise ``AssertionError`` on failure."""
+    report = check(name)
+    if not report.passed:
+        lines = list(report.errors)
+        for res in report.failures()[:3]:
+            lines.append(f"{res.case}: {res.message}" + (f" (hint: {res.hint})"
+                                                        if res.hint else ""))
+        raise AssertionError(f"{name}: " + "; ".join(lines) if lines else f"{name}: failed")
