@@ -42,7 +42,6 @@ from cs231n_lib.arithmetic import (
     ReLU,
     activation_memory,
     analyze,
-    conv_output_size,
     unshared_params,
 )
 
@@ -230,6 +229,24 @@ def vgg16() -> Net:
     return net + _fc_head()
 
 
+def vgg16_fully_convolutional(input_size: int = 224) -> Net:
+    """VGG-16 with its FC layers turned into convolutions: fc6 becomes a 7x7 conv with 4096
+    filters (S=1, P=0), fc7 and fc8 1x1 convs with 4096 and 1000 filters. Same parameters.
+
+    At 224 the output is 1x1x1000; at 384 the conv part ends at 12x12x512 (384 / 2^5) and the
+    net slides the classifier in one pass to a (12 - 7)/1 + 1 = 6, i.e. 6x6x1000 score map.
+    """
+    size = _validate.positive_int(input_size, "input_size")
+    net = [(name, layer) for name, layer in vgg16() if layer.kind not in ("FC", "DROPOUT")
+           and not name.startswith("relu6") and not name.startswith("relu7")]
+    net[0] = ("input", Input(size, size, 3))
+    return net + [
+        ("fc6_conv", Conv(4096, 7)), ("relu6", ReLU()),
+        ("fc7_conv", Conv(4096, 1)), ("relu7", ReLU()),
+        ("fc8_conv", Conv(1000, 1)),
+    ]
+
+
 # --------------------------------------------------------------------------------------------
 # GoogLeNet
 # --------------------------------------------------------------------------------------------
@@ -258,7 +275,9 @@ def googlenet(variant: str = "torchvision") -> Net:
 
     Both floor conv1 (``(224 + 2*3 - 7)/2 + 1 = 112.5 -> 112``) and take the ceiling in the
     stride-2 pools (``(112 - 3)/2 + 1 = 55.5 -> 56``), as the reference implementations do.
-    Neither reaches the "4M" of the CS231n notes (see :func:`googlenet_parameter_breakdown`).
+    Neither reaches the "4M" of the CS231n notes (see :func:`googlenet_parameter_breakdown`);
+    the per-layer column of the paper's Table 1 adds up to about 6.8M, and this layout, counted
+    exactly (biases included), has 6,998,552.
     """
     if variant not in ("paper", "torchvision"):
         raise ValueError(f"googlenet variant must be 'paper' or 'torchvision', got {variant!r}")
@@ -409,7 +428,7 @@ def parameter_sharing(input_size: int = 227, F: int = 11, S: int = 4, C: int = 3
                       K: int = 96) -> SharingComparison:
     """Parameters of a conv layer with and without sharing (default AlexNet conv1:
     290,400 neurons x 364 = 105,705,600 without, 96 x 364 = 34,944 with)."""
-    side = conv_output_size(input_size, F, S)
+    side = _validate.output_length(input_size, F, S)
     per = F * F * C + 1
     return SharingComparison(
         neurons=side * side * K, params_per_neuron=per,
@@ -453,10 +472,10 @@ def errata() -> list[Erratum]:
     """The arithmetic errata of the unit, each recomputed from the tables."""
     out: list[Erratum] = []
     try:
-        conv_output_size(224, 11, 4)
+        _validate.output_length(224, 11, 4)
         alex = "224 works"  # pragma: no cover - never: the arithmetic forbids it
     except ValueError as err:
-        alex = str(err).split(":")[0]
+        alex = str(err).split("; ")[0].removeprefix("convolution: output width ")
     out.append(Erratum(
         "AlexNet input", "224x224x3", f"227x227x3 ({alex})",
         "only 227 gives a whole number: (227 - 11)/4 + 1 = 55",

@@ -319,7 +319,8 @@ class LocallyConnected(Layer):
 
 @dataclass(frozen=True)
 class Pool(Layer):
-    """Pooling ``F x F`` with stride ``S`` (``kind`` 'max', 'avg' or 'l2'); depth unchanged."""
+    """Pooling ``F x F`` with stride ``S`` (``mode`` 'max', 'avg' or 'l2'); depth unchanged,
+    no parameters; ``F`` and ``S`` are hyperparameters."""
 
     F: int
     S: int
@@ -578,6 +579,10 @@ class Row:
     ``activations`` is the number of values (neurons) in the layer's output volume
     ``H*W*D``; ``receptive_field`` is how many input pixels (along the width) one output
     neuron depends on; ``jump`` is the distance in input pixels between neighbouring outputs.
+    The receptive field follows ``r += (F_eff - 1) * jump`` without clipping, so deep layers
+    (and FC layers, which see everything) can report more pixels than the image has: the
+    extra reaches into the zero padding. Composite blocks (Inception, Bottleneck) count the
+    output volume only, not their internal intermediates.
     """
 
     index: int
@@ -694,6 +699,12 @@ class Analysis:
         return self.to_markdown()
 
 
+def _is_layer(obj: Any) -> bool:
+    """Duck-typed layer test. ``isinstance`` would break when a notebook reloads this module
+    (autoreload, the visible checks): old ``Input(...)`` objects belong to the old class."""
+    return isinstance(getattr(obj, "kind", None), str) and callable(getattr(obj, "step", None))
+
+
 def analyze(
     layers: Sequence[Layer] | Sequence[tuple[str, Layer]],
     input_shape: Sequence[int] | None = None,
@@ -722,13 +733,13 @@ def analyze(
             name, layer = item
         else:
             name, layer = "", item
-        if not isinstance(layer, Layer):
+        if not _is_layer(layer):
             raise ValueError(f"analyze: {layer!r} is not a layer description")
         if not name:
             counters[layer.kind] = counters.get(layer.kind, 0) + 1
             name = f"{layer.kind.lower()}{counters[layer.kind]}"
         pairs.append((name, layer))
-    if pairs and isinstance(pairs[0][1], Input):
+    if pairs and pairs[0][1].kind == "INPUT":
         if input_shape is not None and tuple(input_shape) != pairs[0][1].shape:
             raise ValueError(f"input_shape {tuple(input_shape)} disagrees with {pairs[0][1]}")
         if pairs[0][0] == "input1":
@@ -739,7 +750,7 @@ def analyze(
         if len(input_shape) != 3:
             raise ValueError(f"input_shape must be (H, W, C), got {input_shape!r}")
         pairs.insert(0, ("input", Input(*input_shape)))
-    if any(isinstance(layer, Input) for _, layer in pairs[1:]):
+    if any(layer.kind == "INPUT" for _, layer in pairs[1:]):
         raise ValueError("analyze: Input may only be the first layer")
 
     rows: list[Row] = []
@@ -817,10 +828,8 @@ def receptive_field(stack: Iterable[Any]) -> list[int]:
     rf, jump = 1, 1
     out: list[int] = []
     for item in stack:
-        if isinstance(item, Conv):
-            F, S, d = item.F, item.S, item.dilation
-        elif isinstance(item, Pool):
-            F, S, d = item.F, item.S, 1
+        if _is_layer(item) and item.kind in ("CONV", "POOL") and hasattr(item, "F"):
+            F, S, d = item.F, item.S, getattr(item, "dilation", 1)
         else:
             values = tuple(item) if isinstance(item, tuple | list) else (item,)
             if len(values) not in (1, 2, 3):
@@ -877,6 +886,19 @@ def stacked_vs_single(C: int, n: int = 3, F: int = 3) -> StackComparison:
 def downsampling_factor(n_pools: int, stride: int = 2) -> int:
     """Total stride of ``n_pools`` pooling layers: ``stride ** n_pools`` (VGG: 2^5 = 32)."""
     return _validate.positive_int(stride, "stride") ** _validate.nonnegative_int(n_pools, "n")
+
+
+def halvings(n: int) -> int:
+    """How many 2x2 stride-2 poolings a size survives exactly: the power of 2 in ``n``.
+
+    224 = 7 * 2^5 -> 5; 32 -> 5; 384 = 3 * 2^7 -> 7; 512 -> 9.
+    """
+    n = _validate.positive_int(n, "size")
+    count = 0
+    while n % 2 == 0:
+        n //= 2
+        count += 1
+    return count
 
 
 def sliding_window_positions(image: int, window: int, stride: int) -> int:
@@ -959,7 +981,7 @@ def activation_memory(
 
     ``activations`` is a count or an :class:`Analysis` (its ``total_activations``).
     """
-    count = activations.total_activations if isinstance(activations, Analysis) else activations
+    count = getattr(activations, "total_activations", activations)
     count = _validate.nonnegative_int(count, "activations")
     return count * _bytes_per_value(dtype_bytes) * (2 if with_gradients else 1)
 
@@ -967,7 +989,7 @@ def activation_memory(
 def parameter_memory(params: int | Analysis, dtype_bytes: int | str = 4, copies: int = 3) -> int:
     """Bytes for parameters: ``count * dtype_bytes * copies`` (values, gradients, optimizer
     cache = 3 copies for momentum / Adam's one cache; use ``copies=1`` for inference)."""
-    count = params.total_params if isinstance(params, Analysis) else params
+    count = getattr(params, "total_params", params)
     count = _validate.nonnegative_int(count, "params")
     return count * _bytes_per_value(dtype_bytes) * _validate.positive_int(copies, "copies")
 

@@ -41,6 +41,7 @@ __all__ = [
     "CIFAR10_CLASSES",
     "DownloadError",
     "cache_dir",
+    "cifar10_cache_dir",
     "load_digits",
     "oriented_bars",
     "sample_photo",
@@ -247,6 +248,12 @@ def cache_dir(root: str | os.PathLike | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".cache" / "cs231n_lib"
+
+
+def cifar10_cache_dir(root: str | os.PathLike | None = None) -> Path:
+    """The folder holding ``cifar-10-python.tar.gz`` and, once extracted,
+    ``cifar-10-batches-py/`` (the same as :func:`cache_dir`)."""
+    return cache_dir(root)
 
 
 def md5sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -27,6 +27,36 @@ from cs231n_lib import _validate
 _NOTEBOOK = "notebooks/00_history.ipynb"
 
 
+@dataclass(frozen=True)
+class Milestone:
+    """One entry of the history timeline (notebook 00 draws these with matplotlib)."""
+
+    year: int
+    who: str
+    what: str
+
+
+#: Milestones of the unit's history section, in order.
+TIMELINE: tuple[Milestone, ...] = (
+    Milestone(1957, "Rosenblatt", "perceptron: threshold unit, error-driven update rule"),
+    Milestone(1959, "Hubel & Wiesel", "simple cells (oriented edges), complex cells pool them"),
+    Milestone(1960, "Widrow & Hoff", "Adaline / Madaline, the LMS rule (no backprop)"),
+    Milestone(1970, "Linnainmaa", "reverse-mode automatic differentiation"),
+    Milestone(1974, "Werbos", "reverse mode applied to training networks"),
+    Milestone(1980, "Fukushima", "Neocognitron: alternating simple / complex layers"),
+    Milestone(1986, "Rumelhart, Hinton & Williams", "backpropagation popularised"),
+    Milestone(1998, "LeCun, Bottou, Bengio & Haffner", "LeNet-5, gradient-trained CNN"),
+    Milestone(2006, "Hinton & Salakhutdinov", "layer-wise pretraining / careful initialisation"),
+    Milestone(2012, "Krizhevsky, Sutskever & Hinton", "AlexNet wins ImageNet (ILSVRC-2012)"),
+)
+
+#: ILSVRC-2012 top-5 test error rates (Krizhevsky et al. 2012, Table 2): the average of five
+#: CNNs, the same with extra pre-training data (the winning entry), and the runner-up
+#: (a Fisher-vector system).
+ILSVRC2012_TOP5_ERROR = {"alexnet_5_cnns": 0.164, "alexnet_7_cnns_pretrained": 0.153,
+                         "runner_up": 0.262}
+
+
 def _weights(w: np.ndarray, b: float) -> tuple[np.ndarray, float]:
     w = _validate.array(w, "w", ndim=1, layout="(D,)")
     if isinstance(b, bool) or not isinstance(b, int | float | np.integer | np.floating):

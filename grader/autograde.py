@@ -16,8 +16,10 @@ interrupted run followed by a new one leaves a complete, consistent gradebook.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -67,17 +69,47 @@ def _prepare_scratch(paths: CoursePaths, student: str, template_db: Path) -> Cou
     return scratch
 
 
+@contextlib.contextmanager
+def _sandboxed_kernel(scratch: CoursePaths, require_sandbox: bool):
+    """Point the scratch course's autograde at the bubblewrap kernel (or say loudly why not)."""
+    from grader.kernel_sandbox import grading_config_lines, write_kernelspec
+    from grader.sandbox import UNAVAILABLE_LINE, sandbox_available
+
+    if not sandbox_available():
+        if require_sandbox:
+            raise RuntimeError("bubblewrap is unavailable and --require-sandbox was given")
+        print(f"WARNING {UNAVAILABLE_LINE}: notebook kernels run unsandboxed", flush=True)
+        yield False
+        return
+    write_kernelspec(scratch.root / "jupyter")
+    with open(scratch.config, "a") as fh:
+        fh.write(grading_config_lines(scratch.root / "runtime"))
+    saved = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        p for p in (str(scratch.root / "jupyter"), saved) if p
+    )
+    try:
+        yield True
+    finally:
+        if saved is None:
+            os.environ.pop("JUPYTER_PATH", None)
+        else:
+            os.environ["JUPYTER_PATH"] = saved
+
+
 def grade_job(course_root: str, student: str, template_db: str, require_sandbox: bool) -> dict:
     """Everything slow for one student; runs in a worker process. Returns plain data."""
     from grader.secure_grading import grade_library
 
     paths = CoursePaths(Path(course_root))
     scratch = _prepare_scratch(paths, student, Path(template_db))
-    try:
-        result = nbgrader_api(scratch).autograde(ASSIGNMENT, student, force=True, create=True)
-        ok, log = bool(result.get("success")), str(result.get("log", ""))
-    except Exception as exc:  # nbgrader failing must not lose the library grade
-        ok, log = False, f"{type(exc).__name__}: {exc}"
+    with _sandboxed_kernel(scratch, require_sandbox) as kernel_sandboxed:
+        try:
+            api = nbgrader_api(scratch)
+            result = api.autograde(ASSIGNMENT, student, force=True, create=True)
+            ok, log = bool(result.get("success")), str(result.get("log", ""))
+        except Exception as exc:  # nbgrader failing must not lose the library grade
+            ok, log = False, f"{type(exc).__name__}: {exc}"
     library = grade_library(
         paths.submitted / student / ASSIGNMENT, require_sandbox=require_sandbox
     )
@@ -85,6 +117,7 @@ def grade_job(course_root: str, student: str, template_db: str, require_sandbox:
         "student": student,
         "scratch": str(scratch.root),
         "notebooks_ok": ok,
+        "kernel_sandboxed": kernel_sandboxed,
         "log": log[-4000:],
         "library": library,
     }

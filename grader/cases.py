@@ -73,7 +73,8 @@ def out_len(size: int, field_: int, stride: int, pad: int, dilation: int = 1) ->
     """(W + 2P - F_eff) / S + 1, asserted whole (case parameters must be valid)."""
     steps = size + 2 * pad - _span(field_, dilation)
     if steps < 0 or steps % stride:
-        raise ValueError(f"invalid case geometry W={size} F={field_} S={stride} P={pad} d={dilation}")
+        raise ValueError(
+            f"invalid case geometry W={size} F={field_} S={stride} P={pad} d={dilation}")
     return steps // stride + 1
 
 
@@ -357,3 +358,63 @@ def convnet_case(name: str, p: dict[str, Any]) -> Case:
     return Case(name, recipe, outputs,
                 note=f"X {(N, C, H, W)}, {F} filters {FS}x{FS}, hidden {Hd}, {what}",
                 params=dict(p))
+
+
+def _layer_x(p: dict[str, Any]) -> np.ndarray:
+    rng = _rng(p)
+    x = _normal(rng, (p["N"], *p["shape"]), _dtype(p))
+    if p.get("zeros"):
+        x[..., ::3] = 0  # exact zeros: the ReLU's subgradient convention matters
+    return x
+
+
+def affine_forward_case(name: str, p: dict[str, Any]) -> Case:
+    x = _layer_x(p)
+    rng = np.random.default_rng(int(p["seed"]) + 2)
+    D = int(np.prod(p["shape"]))
+    w = _normal(rng, (D, p["M"]), _dtype(p))
+    b = _normal(rng, (p["M"],), _dtype(p))
+    recipe = {"kind": "call", "module": f"{LIB}.layers", "function": "affine_forward",
+              "args": [x, w, b], "kwargs": {}, "outputs": ["out", None]}
+    return Case(name, recipe, ("out",), note=f"x {x.shape}, w {w.shape}", params=dict(p))
+
+
+def affine_backward_case(name: str, p: dict[str, Any]) -> Case:
+    x = _layer_x(p)
+    rng = np.random.default_rng(int(p["seed"]) + 2)
+    D = int(np.prod(p["shape"]))
+    w = _normal(rng, (D, p["M"]), _dtype(p))
+    b = _normal(rng, (p["M"],), _dtype(p))
+    dout = _normal(rng, (p["N"], p["M"]), _dtype(p))
+    recipe = {"kind": "forward_backward", "module": f"{LIB}.layers", "forward": "affine_forward",
+              "backward": "affine_backward", "args": [x, w, b], "kwargs": {}, "dout": dout,
+              "outputs": ["dx", "dw", "db"]}
+    return Case(name, recipe, ("dx", "dw", "db"), note=f"x {x.shape}, w {w.shape}",
+                params=dict(p))
+
+
+def relu_forward_case(name: str, p: dict[str, Any]) -> Case:
+    x = _layer_x(p)
+    recipe = {"kind": "call", "module": f"{LIB}.layers", "function": "relu_forward",
+              "args": [x], "kwargs": {}, "outputs": ["out", None]}
+    return Case(name, recipe, ("out",), note=f"x {x.shape}", params=dict(p))
+
+
+def relu_backward_case(name: str, p: dict[str, Any]) -> Case:
+    x = _layer_x(p)
+    dout = _normal(np.random.default_rng(int(p["seed"]) + 1), x.shape, _dtype(p))
+    recipe = {"kind": "forward_backward", "module": f"{LIB}.layers", "forward": "relu_forward",
+              "backward": "relu_backward", "args": [x], "kwargs": {}, "dout": dout,
+              "outputs": ["dx"]}
+    zeros = ", some x exactly 0" if p.get("zeros") else ""
+    return Case(name, recipe, ("dx",), note=f"x {x.shape}{zeros}", params=dict(p))
+
+
+def softmax_loss_case(name: str, p: dict[str, Any]) -> Case:
+    rng = _rng(p)
+    x = (p.get("scale", 1.0) * rng.standard_normal((p["N"], p["C"]))).astype(_dtype(p))
+    y = rng.integers(0, p["C"], size=p["N"])
+    recipe = {"kind": "call", "module": f"{LIB}.layers", "function": "softmax_loss",
+              "args": [x, y], "kwargs": {}, "outputs": ["loss", "dx"]}
+    big = ", large scores" if p.get("scale", 1.0) > 100 else ""
+    return Case(name, recipe, ("loss", "dx"), note=f"scores {x.shape}{big}", params=dict(p))

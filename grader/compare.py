@@ -182,6 +182,13 @@ def _conv_shape_hint(case: Case, name: str, got: tuple, exp: tuple) -> str:
     if len(got) != 4 or len(exp) != 4 or name not in ("out", "dout"):
         if name == "cols" and got == exp[::-1]:
             return "columns and rows swapped: X_col is (C*HH*WW, N*Ho*Wo)"
+        if name == "cols" and len(got) == 2:
+            for text, pad, stride in (("did you pad? without padding", 0, S),
+                                      ("stride not applied? with stride 1", P, 1)):
+                ho, wo = _ol(H, HH, stride, pad, d), _ol(W, WW, stride, pad, d)
+                if got[1] == p["N"] * int(ho) * int(wo) and (pad, stride) != (P, S):
+                    return (f"{text} there are N*Ho*Wo = {got[1]} columns; the right count "
+                            f"is {exp[1]}")
         return ""
     alts = [
         ("did you pad? without padding the formula gives", 0, S, d),
@@ -229,6 +236,10 @@ def _shape_hint(family: str, case: Case, name: str, got: tuple, exp: tuple) -> s
             return "w_conv axes in the wrong order: (M, C, H, W), one conv filter per FC unit"
         if family == "fc_to_conv" and name == "b_conv":
             return "b_conv is one bias per conv filter: shape (M,)"
+        if family == "affine_backward" and name == "dx":
+            return "dx must have x's shape: reshape dout @ w.T back to x.shape"
+        if family == "affine_backward" and name == "dw" and got == exp[::-1]:
+            return "dw transposed: dw = x.reshape(N, -1).T @ dout, shape (D, M)"
         if family == "perceptron_update":
             return "w keeps its shape (D,), b is a number"
         if got == exp[::-1] and len(got) == 2:
@@ -268,6 +279,8 @@ def _diag_conv_forward(case: Case, got: dict, exp: dict) -> str:
          " not d+1"),
         (lambda: _conv(x, w, b, S, 0, d, Ho, Wo, xpad=_pad(x, P)[:, :, P:, P:]),
          "padding applied on one side only: pad P zeros on top, bottom, left and right"),
+        (lambda: _conv(x, w, b, S, 0, d, Ho, Wo, xpad=_pad(x, 2 * P)[:, :, :-2 * P, :-2 * P]),
+         "padding applied on one side only (2P on top/left): pad P zeros on every side"),
         (lambda: _conv(x, w.transpose(0, 1, 3, 2), b, S, P, d),
          "filter rows and columns swapped: w[f, c, i, j] multiplies row i, column j"),
         (lambda: _conv(x, w, b[::-1].copy(), S, P, d),
@@ -587,6 +600,33 @@ def _diag_convnet(case: Case, got: dict, exp: dict) -> str:
     return ""
 
 
+def _diag_affine_backward(case: Case, got: dict, exp: dict) -> str:
+    dout = np.asarray(case.recipe["dout"], np.float64)
+    if "db" in got and got["db"].shape == exp["db"].shape:
+        for k in (0, -1):
+            if _close(got["db"], dout[k]):
+                return "db not summed over N: db = dout.sum(axis=0)"
+    return ""
+
+
+def _diag_relu_backward(case: Case, got: dict, exp: dict) -> str:
+    x = np.asarray(case.recipe["args"][0], np.float64)
+    dout = np.asarray(case.recipe["dout"], np.float64)
+    if _close(got["dx"], dout * (x >= 0)):
+        return "gradient passed where x == 0: use x > 0 (the subgradient at 0 is taken as 0)"
+    if _close(got["dx"], dout * (dout > 0)):
+        return "mask taken from dout: the ReLU passes dout where its forward input x > 0"
+    return ""
+
+
+def _diag_softmax(case: Case, got: dict, exp: dict) -> str:
+    N = np.asarray(case.recipe["args"][0]).shape[0]
+    for key in ("loss", "dx"):
+        if key in got and N > 1 and _close(got[key], exp[key] * N):
+            return f"{key} is {N} times too large: average over the N examples (divide by N)"
+    return ""
+
+
 FAMILY_DIAGNOSES: dict[str, Callable[[Case, dict, dict], str]] = {
     "conv_forward": _diag_conv_forward,
     "conv_backward": _diag_conv_backward,
@@ -603,6 +643,9 @@ FAMILY_DIAGNOSES: dict[str, Callable[[Case, dict, dict], str]] = {
     "perceptron_update": _diag_update,
     "fc_to_conv": _diag_fc,
     "convnet": _diag_convnet,
+    "affine_backward": _diag_affine_backward,
+    "relu_backward": _diag_relu_backward,
+    "softmax_loss": _diag_softmax,
 }
 
 
@@ -706,10 +749,12 @@ def _exception_result(spec: Any, case: Case, exc: BaseException, tol: Any) -> Ca
         return CaseResult(case.name, True, None, tol, f"raised {tname} as it should: {text}",
                           note=case.note)
     if tname == "NotImplementedError":
+        stub = text.split(":", 1)[0].strip() if ": not written yet" in text else spec.name
+        needs = "" if stub in (spec.name, "loss") else f" ({spec.name} calls it)"
         return CaseResult(case.name, False, None, tol,
                           f"not written yet: open {spec.notebook} ({text})",
-                          hint=f"write the body of {spec.name} (the stub raises "
-                               "NotImplementedError)", note=case.note)
+                          hint=f"write the body of {stub}{needs}; the stub raises "
+                               "NotImplementedError", note=case.note)
     hint = ""
     if tname == "IndexError":
         hint = "an index ran past an array: check the loop bounds and the output size"
@@ -787,10 +832,13 @@ def _compare(spec, case, got, expected, tol) -> CaseResult:
         if not np.all(np.isfinite(gf)):
             bad = np.argwhere(~np.isfinite(gf))
             first = tuple(int(i) for i in bad[0]) if bad.size else ()
+            hint = "a division by zero or an uninitialised array (np.empty)?"
+            if spec.family == "softmax_loss":
+                hint = ("exp overflowed: subtract each row's maximum from the scores before "
+                        "np.exp (it does not change the softmax)")
             return CaseResult(case.name, False, None, tol,
                               f"{name} holds {len(bad)} NaN/inf values, first at index {first}",
-                              hint="a division by zero or an uninitialised array (np.empty)?",
-                              note=case.note)
+                              hint=hint, note=case.note)
         diff = np.abs(gf - ef)
         err = float(diff.max()) if diff.size else 0.0
         worst = max(worst, err)

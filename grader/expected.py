@@ -56,7 +56,7 @@ def visible_cases(names: list[str] | None = None) -> list[tuple[registry.CheckSp
     return [(spec, case) for spec in specs for case in spec.visible_cases()]
 
 
-def write(path: Path | str = DATA, names: list[str] | None = None) -> Path:
+def write(path: Path | str | None = None, names: list[str] | None = None) -> Path:
     """Compute every visible case with the reference and store it (``allow_pickle=False``)."""
     arrays: dict[str, np.ndarray] = {}
     for spec, case in visible_cases(names):
@@ -68,16 +68,17 @@ def write(path: Path | str = DATA, names: list[str] | None = None) -> Path:
         for key in case.outputs:
             arrays[f"{case.name}{_SEP}{key}"] = out[key]
         arrays[f"{case.name}{_SEP}{_DIGEST}"] = np.array(recipe_digest(case.recipe))
-    path = Path(path)
+    path = Path(DATA if path is None else path)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
     return path
 
 
-def _load_file(path: Path = DATA) -> dict[str, np.ndarray]:
+def _load_file(path: Path | None = None) -> dict[str, np.ndarray]:
     global _file
     if _file is None:
         _file = {}
+        path = DATA if path is None else path
         if path.exists():
             with np.load(path, allow_pickle=False) as data:
                 _file = {k: data[k] for k in data.files}
@@ -125,5 +126,5 @@ def prime(names: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    target = write(sys.argv[1] if len(sys.argv) > 1 else DATA)
+    target = write(sys.argv[1] if len(sys.argv) > 1 else None)
     print(f"wrote {target}")

@@ -71,6 +71,13 @@ HIDDEN: dict[str, list[tuple[str, dict]]] = {
     "avg_pool_forward_naive": _POOL,
     "avg_pool_backward_naive": _POOL,
     "fc_to_conv": [("h_a", {"C": 5, "H": 2, "W": 3, "M": 3, "seed": 733_601})],
+    "affine_forward": [("h_a", {"N": 2, "shape": [3, 1, 2], "M": 5, "seed": 733_801})],
+    "affine_backward": [("h_a", {"N": 3, "shape": [2, 2], "M": 2, "seed": 733_802,
+                                 "zeros": True})],
+    "relu_forward": [("h_a", {"N": 2, "shape": [7], "M": 1, "seed": 733_803, "zeros": True})],
+    "relu_backward": [("h_a", {"N": 4, "shape": [2, 3], "M": 1, "seed": 733_804,
+                               "zeros": True})],
+    "softmax_loss": [("h_a", {"N": 6, "C": 4, "seed": 733_805, "scale": 300.0})],
     "ThreeLayerConvNet": [
         ("h_a", {"N": 2, "C": 2, "H": 6, "W": 4, "F": 2, "FS": 3, "hidden": 3, "classes": 5,
                  "reg": 0.05, "seed": 733_701}),

@@ -51,6 +51,7 @@ NOTEBOOKS = {
     "pooling": "notebooks/05_pooling.ipynb",
     "fc_conv": "notebooks/06_fc_to_conv.ipynb",
     "convnet": "notebooks/08_training.ipynb",
+    "layers": "notebooks/08_training.ipynb",
 }
 
 #: THE table: name -> (module, family, points, float64 tolerance). Float32 cases use F32.
@@ -71,6 +72,11 @@ TABLE: dict[str, tuple[str, str, int, Tolerance]] = {
     "avg_pool_forward_naive": ("pooling", "avg_forward", 2, F64),
     "avg_pool_backward_naive": ("pooling", "avg_backward", 2, F64),
     "fc_to_conv": ("fc_conv", "fc_to_conv", 3, F64),
+    "affine_forward": ("layers", "affine_forward", 1, F64),
+    "affine_backward": ("layers", "affine_backward", 2, F64),
+    "relu_forward": ("layers", "relu_forward", 1, F64),
+    "relu_backward": ("layers", "relu_backward", 1, F64),
+    "softmax_loss": ("layers", "softmax_loss", 2, F64),
     "ThreeLayerConvNet": ("convnet", "convnet", 5, Tolerance(1e-6, 1e-9)),
 }
 
@@ -294,6 +300,26 @@ CONVNET_FIXED = (
 )
 
 
+def _ly(N, shape, seed, M=3, zeros=False) -> dict:
+    return {"N": N, "shape": list(shape), "seed": seed, "M": M, "zeros": zeros}
+
+
+LAYER_FIXED = (
+    ("flat", _ly(3, (5,), 101, M=4)),
+    ("volume", _ly(2, (2, 3, 2), 102, M=3, zeros=True)),
+    ("single", _ly(1, (4,), 103, M=2)),
+)
+SOFTMAX_FIXED = (
+    ("small", {"N": 4, "C": 3, "seed": 111}),
+    ("large_scores", {"N": 3, "C": 5, "seed": 112, "scale": 1000.0}),
+)
+
+
+def _draw_layer(rng: np.random.Generator) -> dict:
+    shape = [_ri(rng, 1, 3) for _ in range(_ri(rng, 1, 3))]
+    return {"N": _ri(rng, 1, 4), "shape": shape, "M": _ri(rng, 1, 4), "zeros": True}
+
+
 def _family(family: str, module: str, name: str):
     """(builder, fixed parameters, random draw) of a family."""
     if family == "conv_forward":
@@ -325,6 +351,14 @@ def _family(family: str, module: str, name: str):
         return C.fc_to_conv_case, FC_FIXED, _draw_fc
     if family == "convnet":
         return C.convnet_case, CONVNET_FIXED, _draw_convnet
+    layer_builders = {"affine_forward": C.affine_forward_case,
+                      "affine_backward": C.affine_backward_case,
+                      "relu_forward": C.relu_forward_case, "relu_backward": C.relu_backward_case}
+    if family in layer_builders:
+        return layer_builders[family], LAYER_FIXED, _draw_layer
+    if family == "softmax_loss":
+        return (C.softmax_loss_case, SOFTMAX_FIXED,
+                lambda r: {"N": _ri(r, 1, 5), "C": _ri(r, 2, 6)})
     raise KeyError(family)
 
 

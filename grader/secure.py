@@ -175,7 +175,8 @@ class SecureRunner:
     ``submission_dir`` contains ``cs231n_lib/``. ``require_sandbox=True`` refuses to run
     without a working bubblewrap (:class:`SandboxUnavailable`); otherwise a missing sandbox
     is warned about loudly and the worker runs with rlimits (and seccomp) only.
-    ``sandbox=False`` forces the rlimits-only mode (tests, debugging).
+    ``sandbox=False`` forces the rlimits-only mode (tests, debugging); ``sandbox=True`` is
+    the same as ``require_sandbox=True``. ``bwrap`` overrides the bubblewrap binary.
     ``timeout_s`` is the wall-clock limit per call, ``cpu_s`` the CPU seconds per call,
     ``memory_mb`` the address-space limit of the worker.
     """
@@ -212,8 +213,9 @@ class SecureRunner:
         self.status = why if works else f"{sbx.UNAVAILABLE_LINE} ({why})"
         if not works:
             log.warning("%s (%s)", sbx.UNAVAILABLE_LINE, why)
-            warnings.warn(f"{sbx.UNAVAILABLE_LINE}: student code can read files and use the "
-                          f"network ({why})", SandboxUnavailableWarning, stacklevel=2)
+            warnings.warn(f"{sbx.UNAVAILABLE_LINE}: student code can read this machine's files "
+                          f"(writes, processes and sockets are refused by seccomp) ({why})",
+                          SandboxUnavailableWarning, stacklevel=2)
         self.package_dir = self.submission_dir / "cs231n_lib"
         self._tmp = tempfile.mkdtemp(prefix="cs231n-secure-")
         self._harness = os.path.join(self._tmp, "harness")
@@ -287,6 +289,7 @@ class SecureRunner:
         os.mkdir(subpath)
         os.symlink(self.package_dir, os.path.join(subpath, "cs231n_lib"))
         config["site"] = sbx.site_dirs()
+        config["readonly_fs"] = True
         argv = [python, "-S", "-B", "-P", os.path.join(self._harness, "grader", "worker.py"),
                 json.dumps(config)]
         return argv, sbx.worker_env([self._harness, subpath], tmpdir=work), work

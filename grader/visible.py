@@ -85,12 +85,23 @@ class Report:
     def text(self) -> str:
         lines = list(self.errors)
         current = None
+        repeated = 0
+        last_message = None
         for name, res in self.results:
             if name != current:
+                if repeated:
+                    lines.append(f"     ... and {repeated} more cases failed the same way")
+                repeated, last_message = 0, None
                 spec = registry.get(name)
                 lines.append(f"== {name} ({spec.points} points, tolerance {spec.tolerance})")
                 current = name
+            if not res.passed and res.message == last_message:
+                repeated += 1
+                continue
+            last_message = None if res.passed else res.message
             lines.append(res.line() + (f"   [{res.note}]" if res.note and not res.passed else ""))
+        if repeated:
+            lines.append(f"     ... and {repeated} more cases failed the same way")
         if self.results:
             n_ok = sum(r.passed for _, r in self.results)
             lines.append(f"{n_ok}/{len(self.results)} cases passed"

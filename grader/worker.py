@@ -45,10 +45,26 @@ _DENY_EPERM = {
     249: "request_key", 250: "keyctl", 425: "io_uring_setup", 135: "personality",
 }
 _CLONE, _CLONE3, _SOCKET = 56, 435, 41
+# With ``readonly_fs`` (the rlimits-only mode, where the host file system is visible):
+_EROFS = 30
+_OPEN, _OPENAT, _OPENAT2 = 2, 257, 437
+_O_WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000  # WRONLY RDWR CREAT TRUNC APPEND
+_DENY_EROFS = {
+    85: "creat", 87: "unlink", 263: "unlinkat", 82: "rename", 264: "renameat",
+    316: "renameat2", 83: "mkdir", 258: "mkdirat", 84: "rmdir", 86: "link", 265: "linkat",
+    88: "symlink", 266: "symlinkat", 90: "chmod", 91: "fchmod", 268: "fchmodat",
+    92: "chown", 93: "fchown", 94: "lchown", 260: "fchownat", 76: "truncate",
+    133: "mknod", 259: "mknodat", 132: "utime", 235: "utimes", 280: "utimensat",
+    261: "futimesat", 188: "setxattr", 189: "lsetxattr", 190: "fsetxattr",
+}
 
 
-def seccomp_program() -> bytes:
-    """The classic-BPF filter as ``struct sock_filter[]`` bytes (x86-64 only)."""
+def seccomp_program(readonly_fs: bool = False) -> bytes:
+    """The classic-BPF filter as ``struct sock_filter[]`` bytes (x86-64 only).
+
+    ``readonly_fs`` also refuses (EROFS) every call that creates, changes or removes a file,
+    and opening a file for writing.
+    """
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     prog: list[tuple[int, int, int, int]] = []
 
@@ -76,11 +92,23 @@ def seccomp_program() -> bytes:
     emit(jeq, _AF_UNIX, 0, 1)
     emit(ret, _RET_ALLOW)
     emit(ret, _RET_ERRNO | _EACCES)
+    if readonly_fs:
+        for nr in sorted(_DENY_EROFS):
+            emit(jeq, nr, 0, 1)
+            emit(ret, _RET_ERRNO | _EROFS)
+        emit(jeq, _OPENAT2, 0, 1)
+        emit(ret, _RET_ERRNO | _ENOSYS)
+        for nr, offset in ((_OPEN, 24), (_OPENAT, 32)):  # the flags argument
+            emit(jeq, nr, 0, 4)
+            emit(ld, offset)
+            emit(jset, _O_WRITE_FLAGS, 0, 1)
+            emit(ret, _RET_ERRNO | _EROFS)
+            emit(ret, _RET_ALLOW)
     emit(ret, _RET_ALLOW)
     return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
 
 
-def install_seccomp() -> str:
+def install_seccomp(readonly_fs: bool = False) -> str:
     """Install :func:`seccomp_program` on every thread; returns a status line."""
     if sys.platform != "linux" or platform.machine() != "x86_64":
         return f"seccomp: not installed (only x86-64 Linux, this is {platform.machine()})"
@@ -89,7 +117,7 @@ def install_seccomp() -> str:
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
-    code = seccomp_program()
+    code = seccomp_program(readonly_fs)
     buf = ctypes.create_string_buffer(code, len(code))
     prog = SockFprog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
     libc = ctypes.CDLL(None, use_errno=True)
@@ -99,7 +127,18 @@ def install_seccomp() -> str:
     rc = libc.syscall(ctypes.c_long(317), ctypes.c_long(1), ctypes.c_long(1), ctypes.byref(prog))
     if rc != 0:
         return f"seccomp: not installed (errno {ctypes.get_errno()})"
-    return "seccomp: no processes, no network sockets"
+    extra = ", no file writes" if readonly_fs else ""
+    return f"seccomp: no processes, no network sockets{extra}"
+
+
+def die_with_parent() -> None:
+    """PR_SET_PDEATHSIG(SIGKILL): without bubblewrap nothing else ends an orphaned worker."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -141,6 +180,35 @@ def _arm_cpu_limit(per_call: float) -> None:
         pass
 
 
+class _Guard:
+    """Undo the submission's monkeypatching of builtins and NumPy between calls.
+
+    Nothing here protects the grade (comparison happens in the parent); it keeps one
+    function's monkeypatching (``builtins.isinstance = ...``, ``np.allclose = ...``) from
+    breaking the worker itself and the *other* functions of the same submission.
+    """
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.modules = {name: sys.modules[name] for name in names if name in sys.modules}
+        self.snapshots = {name: dict(vars(mod)) for name, mod in self.modules.items()}
+
+    def restore(self) -> None:
+        for name, mod in self.modules.items():
+            sys.modules[name] = mod
+            namespace, saved = vars(mod), self.snapshots[name]
+            for key in [k for k in namespace if k not in saved]:
+                del namespace[key]
+            for key, value in saved.items():
+                if namespace.get(key, _MISSING) is not value:
+                    namespace[key] = value
+
+
+_MISSING = object()
+_GUARDED = ("builtins", "numpy", "numpy.linalg", "numpy.testing", "json", "struct", "zipfile",
+            "io", "os", "sys", "math", "traceback", "resource", "time",
+            "grader", "grader.recipes", "grader.transport", "copy", "importlib")
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -150,7 +218,9 @@ def serve(config: dict) -> int:
     from grader import recipes, transport
 
     req, res, nonce = int(config["req"]), int(config["res"]), str(config["nonce"])
-    status = install_seccomp() if config.get("seccomp", True) else "seccomp: disabled"
+    die_with_parent()
+    readonly = bool(config.get("readonly_fs", False))
+    status = install_seccomp(readonly) if config.get("seccomp", True) else "seccomp: disabled"
     if config.get("nproc"):
         n = int(config["nproc"])
         try:
@@ -160,7 +230,9 @@ def serve(config: dict) -> int:
     transport.write_frame(res, {"status": "ready", "nonce": nonce, "seccomp": status,
                                 "python": sys.version.split()[0]})
     per_call = float(config.get("cpu_s", 0))
+    guard = _Guard(_GUARDED + ("__main__",))
     while True:
+        guard.restore()
         try:
             header, arrays = transport.read_frame(req)
         except transport.ChannelClosed:
@@ -184,6 +256,7 @@ def serve(config: dict) -> int:
         except BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt too
             reply.update(status="exception", error=_safe_str(exc),
                          traceback=_safe_traceback(exc))
+        guard.restore()
         reply["seconds"] = time.perf_counter() - start
         try:
             transport.write_frame(res, reply, outputs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from fractions import Fraction
 
 import numpy as np
@@ -365,3 +366,21 @@ def test_pattern_rules_are_flags_not_errors():
     assert any("K = 3" in w for w in bad.warnings)
     linear = ar.pattern_rules(["INPUT", "FC"])
     assert linear.ok and linear.M == 0 and linear.K == 0
+
+
+def test_layers_survive_a_module_reload(monkeypatch):
+    """Notebooks reload the library (autoreload, visible checks): layer objects made before
+    the reload must still be accepted afterwards. A second copy of the module, loaded under
+    another name, stands in for the reloaded one (the real module is left alone)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_arithmetic_copy", ar.__file__)
+    fresh = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "_arithmetic_copy", fresh)  # dataclasses look it up
+    spec.loader.exec_module(fresh)
+    assert fresh.Conv is not Conv
+    old_input, old_conv = Input(32, 32, 3), Conv(10, 5, P=2)
+    a = fresh.analyze([old_input, old_conv])
+    assert a.total_params == 760
+    assert fresh.receptive_field([old_conv, Pool(2, 2)]) == [5, 6]
+    assert fresh.activation_memory(a) == 4 * (3072 + 10_240)

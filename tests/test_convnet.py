@@ -160,3 +160,17 @@ def test_student_copy_of_loss_raises_not_implemented(rng):
     assert set(model.params) == {"W1", "b1", "W2", "b2", "W3", "b3"}  # init is reference code
     with pytest.raises(NotImplementedError, match="loss: not written yet"):
         model.loss(np.zeros((1, 1, 4, 4)))
+
+
+@pytest.mark.slow
+def test_train_digits_reaches_95_percent_quickly(capsys):
+    from cs231n_lib.train_digits import main, train
+
+    acc = main(["--no-progress"])
+    out = capsys.readouterr().out
+    assert "(epoch 12 / 12) train acc:" in out and "test accuracy" in out
+    assert acc >= 0.95
+    result = train(pattern="INPUT -> [CONV -> RELU -> POOL]*2 -> FC -> RELU -> FC", seed=1,
+                   progress=False, verbose=False)
+    assert result["test_acc"] >= 0.95
+    assert result["seconds"] < 60

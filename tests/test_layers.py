@@ -4,6 +4,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from cs231n_lib.gradient_check import (
     GRAD_REL_TOL,
@@ -282,9 +285,29 @@ def test_student_copy_of_layers_raises_not_implemented():
 
     ns: dict = {}
     exec(compile(strip_solutions((LIB / "layers.py").read_text()), "layers_stub", "exec"), ns)
-    with pytest.raises(NotImplementedError, match="affine_forward: not written yet; see .*08_training"):
+    with pytest.raises(NotImplementedError, match="affine_forward: not written yet.*08_training"):
         ns["affine_forward"](np.ones((2, 3)), np.ones((3, 4)), np.ones(4))
     with pytest.raises(ValueError, match="out of range"):  # validation survives
         ns["softmax_loss"](np.zeros((1, 3)), np.array([3]))
     with pytest.raises(NotImplementedError, match="softmax_loss"):
         ns["softmax_loss"](np.zeros((1, 3)), np.array([2]))
+
+
+# ------------------------------------------------------------------ properties
+
+SCORES = arrays(np.float64, st.tuples(st.integers(1, 5), st.integers(2, 6)),
+                elements=st.floats(-50, 50))
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=SCORES, shift=st.floats(-1e3, 1e3), data=st.data())
+def test_softmax_loss_properties(x, shift, data):
+    n, c = x.shape
+    y = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
+    loss, dx = softmax_loss(x, y)
+    shifted, dxs = softmax_loss(x + shift, y)  # adding a constant to a row changes nothing
+    assert loss >= 0 and shifted == pytest.approx(loss, rel=1e-9, abs=1e-9)
+    assert np.allclose(dx, dxs, atol=1e-9)
+    assert np.allclose(dx.sum(axis=1), 0, atol=1e-12)  # probabilities minus a one-hot
+    svm, dsvm = svm_loss(x, y)
+    assert svm >= 0 and np.allclose(dsvm.sum(axis=1), 0)

@@ -1,0 +1,135 @@
+"""A Jupyter kernel inside bubblewrap, for nbgrader's autograde of untrusted notebooks.
+
+Stock nbgrader runs a submission's notebooks in an ordinary kernel, which can read the
+instructor's source notebooks (hidden tests), other students' work and ``gradebook.db``. The
+kernel started here sees only: the Python install (read-only), its own notebook directory
+(the scratch copy of the submission, writable), the directory of its connection file (where
+the ``ipc`` sockets live) and a private ``/tmp``. No network, no capabilities, uid 65534,
+rlimits on memory, CPU time and file size.
+
+How it is wired (see FIELD-NOTES.md): a kernelspec whose argv is
+``python -m grader.kernel_sandbox {connection_file}``; the job sets
+``KernelManager.transport = "ipc"`` (TCP would need the network namespace) and the
+kernelspec asks for ``interrupt_mode = "message"``, because a SIGINT sent to bubblewrap
+never reaches the kernel and nbgrader interrupts a cell that runs past its timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+from pathlib import Path
+
+from grader.sandbox import SANDBOX_UID, base_binds, find_bwrap, system_binds
+
+KERNEL_NAME = "cs231n-sandbox"
+#: Address space of the notebook kernel (NumPy, matplotlib, a small ConvNet in training).
+KERNEL_MEMORY_MB = 4096
+#: CPU seconds over the kernel's life (all notebooks of one submission run in one kernel each).
+KERNEL_CPU_S = 900
+KERNEL_FSIZE_MB = 64
+KERNEL_TMPFS_MB = 256
+#: Environment passed through from nbgrader (it marks autograde runs).
+PASS_ENV = ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING")
+
+
+def grading_config_lines(runtime_dir: Path) -> str:
+    """Lines for a scratch ``nbgrader_config.py`` that make autograde use this kernel."""
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    return (
+        f"\n# Sandboxed kernel (grader.kernel_sandbox)\n"
+        f"c.Execute.kernel_name = {KERNEL_NAME!r}\n"
+        f'c.KernelManager.transport = "ipc"\n'
+        f"c.KernelManager.connection_file = {str(runtime_dir / 'kernel.json')!r}\n"
+    )
+
+
+def write_kernelspec(jupyter_dir: Path) -> Path:
+    """Install the sandboxed kernelspec under ``jupyter_dir/kernels`` (add it to JUPYTER_PATH)."""
+    spec_dir = jupyter_dir / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "grader.kernel_sandbox", "{connection_file}"],
+        "display_name": "Python 3 (sandboxed for grading)",
+        "language": "python",
+        "interrupt_mode": "message",
+        "metadata": {"debugger": False},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+    return spec_dir
+
+
+def kernel_command(
+    connection_file: str, cwd: str, bwrap: str, kernel_args: list[str] | None = None
+) -> list[str]:
+    """The ``bwrap … python -m ipykernel_launcher -f CONN [ARGS]`` command line."""
+    conn = os.path.realpath(connection_file)
+    conn_dir = os.path.dirname(conn)
+    cwd = os.path.realpath(cwd)
+    tmpfs = str(KERNEL_TMPFS_MB << 20)
+    cmd = [bwrap, *system_binds(), "--proc", "/proc", "--dev", "/dev"]
+    cmd += ["--size", tmpfs, "--tmpfs", "/tmp"]  # before any bind under /tmp
+    ro = list(base_binds())
+    if not any(sys.prefix == p or sys.prefix.startswith(p + "/") for p in ro):
+        ro.append(sys.prefix)  # the venv itself (pyvenv.cfg, bin/python)
+    for path in ro:
+        cmd += ["--ro-bind", path, path]
+    for path in (conn_dir, cwd):
+        cmd += ["--bind", path, path]
+    cmd += ["--remount-ro", "/", "--unshare-all",
+            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
+            "--die-with-parent", "--new-session", "--hostname", "sandbox",
+            "--chdir", cwd, "--clearenv"]
+    env = {
+        "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "MPLCONFIGDIR": "/tmp/mpl",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONNOUSERSITE": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "LANG": "C.UTF-8",
+        "JUPYTER_PLATFORM_DIRS": "1",
+    }
+    env.update({k: os.environ[k] for k in PASS_ENV if k in os.environ})
+    for key, value in env.items():
+        cmd += ["--setenv", key, value]
+    launch = [sys.executable, "-m", "ipykernel_launcher", "-f", conn, *(kernel_args or [])]
+    return [*cmd, "--", *launch]
+
+
+def _set_limits() -> None:
+    for res, value in (
+        (resource.RLIMIT_AS, KERNEL_MEMORY_MB << 20),
+        (resource.RLIMIT_CPU, KERNEL_CPU_S),
+        (resource.RLIMIT_FSIZE, KERNEL_FSIZE_MB << 20),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(res, (value, value))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        print("usage: python -m grader.kernel_sandbox CONNECTION_FILE [KERNEL ARGS]",
+              file=sys.stderr)
+        return 2
+    bwrap = find_bwrap()
+    if bwrap is None:
+        print("grader.kernel_sandbox: bubblewrap (bwrap) not found", file=sys.stderr)
+        return 3
+    # Extra arguments come from nbgrader's Execute.extra_arguments (trusted config).
+    command = kernel_command(argv[0], os.getcwd(), bwrap, argv[1:])
+    _set_limits()
+    # exec: the kernel manager's process *is* bwrap, so killing it kills the kernel.
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

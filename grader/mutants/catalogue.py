@@ -1,0 +1,248 @@
+"""The mutant catalogue: realistic wrong implementations and the hint each must receive.
+
+A mutant replaces one or two functions of one ``cs231n_lib`` module. Its source is the
+reference module, followed by ``kernels.py`` (loop implementations with switchable mistakes)
+and a short binding that redefines the graded name(s). Backward mutants also replace their
+forward (with a correct one), so the cache they read is their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    module: str  # cs231n_lib module file stem, e.g. "conv_naive"
+    checks: tuple[str, ...]  # registry specs that must fail
+    binding: str  # Python source appended after kernels.py
+    hint: str  # a phrase the diagnosis must contain (case-insensitive)
+    description: str = ""
+
+
+def _fn(name: str, params: str, call: str) -> str:
+    return f"\n\ndef {name}({params}):\n    return {call}\n"
+
+
+_CONV = "x, w, b, conv_param"
+_POOL = "x, pool_param"
+_IM = "x, field_height, field_width, stride=1, pad=0, dilation=1"
+_IM_ARGS = "x, field_height, field_width, stride, pad, dilation"
+_C2I = "cols, x_shape, field_height, field_width, stride=1, pad=0, dilation=1"
+_C2I_ARGS = "cols, x_shape, field_height, field_width, stride, pad, dilation"
+
+
+def _conv_fwd(name, desc, hint, **kw):
+    args = ", ".join(f"{k}={v!r}" for k, v in kw.items())
+    return Mutant(name, "conv_naive", ("conv_forward_naive",),
+                  _fn("conv_forward_naive", _CONV, f"_mk_conv_forward({_CONV}, {args})"),
+                  hint, desc)
+
+
+def _conv_bwd(name, desc, hint, **kw):
+    args = ", ".join(f"{k}={v!r}" for k, v in kw.items())
+    binding = (_fn("conv_forward_naive", _CONV, f"_mk_conv_forward({_CONV})")
+               + _fn("conv_backward_naive", "dout, cache",
+                     f"_mk_conv_backward(dout, cache, {args})"))
+    return Mutant(name, "conv_naive", ("conv_backward_naive",), binding, hint, desc)
+
+
+def _pool(name, desc, hint, checks, fwd_kind, fwd_kw=None, bwd=None, bwd_kw=None):
+    fk = ", ".join(f"{k}={v!r}" for k, v in (fwd_kw or {}).items())
+    fname = f"{fwd_kind}_pool_forward_naive"
+    binding = _fn(fname, _POOL, f"_mk_pool_forward({_POOL}, kind={fwd_kind!r}"
+                  + (f", {fk})" if fk else ")"))
+    if bwd:
+        bk = ", ".join(f"{k}={v!r}" for k, v in (bwd_kw or {}).items())
+        binding += _fn(f"{fwd_kind}_pool_backward_naive", "dout, cache",
+                       f"{bwd}(dout, cache, {bk})")
+    return Mutant(name, "pooling", checks, binding, hint, desc)
+
+
+def _simple(name, module, function, params, call, hint, desc, checks=None):
+    return Mutant(name, module, checks or (function,), _fn(function, params, call), hint, desc)
+
+
+_OS = "W, F, S=1, P=0, dilation=1"
+_OS_ARGS = "W, F, S, P, dilation"
+_LC = "x, w, b, lc_param"
+
+
+def _lc(name, desc, hint, fwd_kw=None, bwd_kw=None):
+    fk = ", ".join(f"{k}={v!r}" for k, v in (fwd_kw or {}).items())
+    binding = _fn("locally_connected_forward", _LC,
+                  f"_mk_lc_forward({_LC}" + (f", {fk})" if fk else ")"))
+    checks: tuple[str, ...] = ("locally_connected_forward",)
+    if bwd_kw is not None:
+        bk = ", ".join(f"{k}={v!r}" for k, v in bwd_kw.items())
+        binding += _fn("locally_connected_backward", "dout, cache",
+                       f"_mk_lc_backward(dout, cache, {bk})")
+        checks = ("locally_connected_backward",)
+    return Mutant(name, "locally_connected", checks, binding, hint, desc)
+
+
+def _convnet(name, desc, hint, **kw):
+    args = ", ".join(f"{k}={v!r}" for k, v in kw.items())
+    binding = (f"\n\ndef _mk_bound_loss(self, X, y=None):\n"
+               f"    return _mk_convnet_loss(self, X, y, {args})\n\n\n"
+               f"ThreeLayerConvNet.loss = _mk_bound_loss\n")
+    return Mutant(name, "convnet", ("ThreeLayerConvNet",), binding, hint, desc)
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    # --- output size -------------------------------------------------------------------
+    _simple("output_size_floors", "arithmetic", "conv_output_size", _OS,
+            f"_mk_conv_output_size({_OS_ARGS}, mode='floor')", "never floor",
+            "floors (W + 2P - F)/S + 1 instead of raising"),
+    _simple("output_size_pad_once", "arithmetic", "conv_output_size", _OS,
+            f"_mk_conv_output_size({_OS_ARGS}, mode='one_pad')", "padding counted once",
+            "adds P instead of 2P"),
+    _simple("output_size_no_dilation", "arithmetic", "conv_output_size", _OS,
+            f"_mk_conv_output_size({_OS_ARGS}, mode='no_dilation')", "dilation ignored",
+            "uses F instead of (F-1)*d + 1"),
+    _simple("output_size_dilation_gap", "arithmetic", "conv_output_size", _OS,
+            f"_mk_conv_output_size({_OS_ARGS}, mode='dilation_gap')", "dilation convention",
+            "treats dilation=d as d gaps between taps"),
+    # --- perceptron --------------------------------------------------------------------
+    _simple("predict_plus_minus_one", "perceptron", "perceptron_predict", "w, b, X",
+            "_mk_predict(w, b, X, mode='pm1')", "-1/+1", "returns -1/+1 instead of 0/1"),
+    _simple("predict_no_bias", "perceptron", "perceptron_predict", "w, b, X",
+            "_mk_predict(w, b, X, mode='no_bias')", "bias missing", "ignores b"),
+    _simple("update_wrong_sign", "perceptron", "perceptron_update", "w, b, x, d, lr",
+            "_mk_update(w, b, x, d, lr, mode='sign')", "wrong sign", "w -= lr (d - y) x"),
+    _simple("update_on_correct", "perceptron", "perceptron_update", "w, b, x, d, lr",
+            "_mk_update(w, b, x, d, lr, mode='always')", "correctly classified",
+            "updates even when the prediction is right"),
+    _simple("update_no_bias", "perceptron", "perceptron_update", "w, b, x, d, lr",
+            "_mk_update(w, b, x, d, lr, mode='no_bias')", "bias not updated",
+            "forgets to update b"),
+    # --- conv forward ------------------------------------------------------------------
+    _conv_fwd("conv_no_padding", "ignores conv_param['pad']", "did you pad?", pad_mode="none"),
+    _conv_fwd("conv_kernel_flipped", "true convolution instead of cross-correlation",
+              "kernel is flipped", flip=True),
+    _conv_fwd("conv_stride_ignored", "slides with stride 1", "stride not applied",
+              stride_mode="one"),
+    _conv_fwd("conv_size_off_by_one", "Ho = (H + 2P - F)/S, no +1", "off by one",
+              size_plus_one=False),
+    _conv_fwd("conv_dilation_gap", "dilation=d puts d zeros between taps",
+              "dilation convention", dil_mode="gap"),
+    _conv_fwd("conv_dilation_ignored", "ignores conv_param['dilation']", "dilation ignored",
+              dil_mode="ignore"),
+    _conv_fwd("conv_no_bias", "forgets + b[f]", "missing bias", bias=False),
+    _conv_fwd("conv_pad_one_side", "pads 2P on top/left only", "one side",
+              pad_mode="top_left"),
+    _conv_fwd("conv_bias_reversed", "b indexed from the end", "biases in the wrong order",
+              bias_order=True),
+    # --- conv backward -----------------------------------------------------------------
+    _conv_bwd("conv_db_per_image", "db not summed over N (shape (N, F))",
+              "sum dout over the images", db_mode="per_image"),
+    _conv_bwd("conv_db_first_image", "db from the first image only", "db not summed over N",
+              db_mode="first_image"),
+    _conv_bwd("conv_dw_overwritten", "dw[f] = ... instead of +=", "shared weight",
+              dw_mode="assign"),
+    _conv_bwd("conv_dw_last_image", "dw reset per image", "last image",
+              dw_mode="last_image"),
+    _conv_bwd("conv_dx_padding_kept", "returns the padded dx", "strip the padding",
+              dx_mode="nostrip"),
+    _conv_bwd("conv_dx_flipped", "uses the flipped filter in the loop form",
+              "flipped kernel", dx_mode="flip"),
+    _conv_bwd("conv_dx_overwritten", "dx window = ... instead of +=", "dx is overwritten",
+              dx_mode="assign"),
+    # --- locally connected -------------------------------------------------------------
+    _lc("lc_weights_shared", "uses w[0, 0] everywhere", "weights are shared",
+        fwd_kw={"shared": True}),
+    _lc("lc_no_bias", "forgets the bias", "missing bias", fwd_kw={"bias": False}),
+    _lc("lc_dw_summed", "sums dw over positions like a conv", "dw summed over positions",
+        bwd_kw={"dw_sum": True}),
+    _lc("lc_db_first_image", "db from the first image only", "db not summed over N",
+        bwd_kw={"db_first": True}),
+    # --- im2col / col2im ---------------------------------------------------------------
+    _simple("im2col_rows_hwc", "im2col", "im2col", _IM, f"_mk_im2col({_IM_ARGS}, order='ijc')",
+            "rows in the wrong order", "rows (i, j, c), inconsistent with w.reshape(F, -1)",
+            checks=("im2col",)),
+    _simple("im2col_no_padding", "im2col", "im2col", _IM,
+            f"_mk_im2col({_IM_ARGS}, use_pad=False)", "did you pad?", "ignores pad"),
+    _simple("col2im_assigns", "im2col", "col2im", _C2I,
+            f"_mk_col2im({_C2I_ARGS}, assign=True)", "overwritten",
+            "assigns instead of adding overlapping entries"),
+    _simple("col2im_padding_kept", "im2col", "col2im", _C2I,
+            f"_mk_col2im({_C2I_ARGS}, strip=False)", "strip the padding",
+            "returns the padded image"),
+    Mutant("conv_im2col_bad_reshape", "im2col", ("conv_forward_im2col",),
+           _fn("conv_forward_im2col", _CONV,
+               f"_mk_conv_forward_im2col({_CONV}, bad_reshape=True)"),
+           "wrong places", "reshapes (F, N*Ho*Wo) straight to (N, F, Ho, Wo)"),
+    Mutant("conv_im2col_db_first_image", "im2col", ("conv_backward_im2col",),
+           _fn("conv_forward_im2col", _CONV, f"_mk_conv_forward_im2col({_CONV})")
+           + _fn("conv_backward_im2col", "dout, cache",
+                 "_mk_conv_backward_im2col(dout, cache, db_first=True)"),
+           "db not summed over N", "db from the first image only"),
+    Mutant("conv_im2col_dw_order", "im2col", ("conv_backward_im2col",),
+           _fn("conv_forward_im2col", _CONV, f"_mk_conv_forward_im2col({_CONV})")
+           + _fn("conv_backward_im2col", "dout, cache",
+                 "_mk_conv_backward_im2col(dout, cache, dw_order=True)"),
+           "wrong places", "reshapes dw as (F, HH, WW, C)"),
+    # --- pooling -----------------------------------------------------------------------
+    _pool("maxpool_stride_ignored", "slides with stride 1", "stride not applied",
+          ("max_pool_forward_naive",), "max", {"stride_mode": "one"}),
+    _pool("maxpool_grad_all_ties", "x == max mask", "every tied maximum",
+          ("max_pool_backward_naive",), "max", None, "_mk_max_pool_backward", {"rule": "all"}),
+    _pool("maxpool_grad_first_element", "always window[0, 0]", "first element of the window",
+          ("max_pool_backward_naive",), "max", None, "_mk_max_pool_backward",
+          {"rule": "elem0"}),
+    _pool("maxpool_grad_last_max", "last tied maximum", "last tied maximum",
+          ("max_pool_backward_naive",), "max", None, "_mk_max_pool_backward",
+          {"rule": "last"}),
+    _pool("maxpool_grad_overwritten", "dx[...] = g on overlapping windows",
+          "overwritten where windows overlap", ("max_pool_backward_naive",), "max", None,
+          "_mk_max_pool_backward", {"assign": True}),
+    _pool("avgpool_divides_by_height", "divides by pool_height only", "instead of pool_height",
+          ("avg_pool_forward_naive",), "avg", {"count": "height"}),
+    _pool("avgpool_grad_not_divided", "backward forgets / (HH*WW)", "not divided",
+          ("avg_pool_backward_naive",), "avg", None, "_mk_avg_pool_backward",
+          {"count": "none"}),
+    _pool("avgpool_grad_divides_by_stride", "backward divides by S*S",
+          "instead of pool_height", ("avg_pool_backward_naive",), "avg", None,
+          "_mk_avg_pool_backward", {"count": "stride"}),
+    # --- FC -> conv --------------------------------------------------------------------
+    _simple("fc_to_conv_not_transposed", "fc_conv", "fc_to_conv", "w, b, input_shape",
+            "_mk_fc_to_conv(w, b, input_shape, mode='no_transpose')", "not transposed",
+            "w.reshape(K, C, H, W) without .T"),
+    _simple("fc_to_conv_hwc_order", "fc_conv", "fc_to_conv", "w, b, input_shape",
+            "_mk_fc_to_conv(w, b, input_shape, mode='hwc')", "wrong reshape order",
+            "reshapes to (K, H, W, C)"),
+    # --- layers (notebook 08) ----------------------------------------------------------
+    Mutant("affine_dx_not_reshaped", "layers", ("affine_backward",),
+           _fn("affine_forward", "x, w, b", "_mk_affine_forward(x, w, b)")
+           + _fn("affine_backward", "dout, cache",
+                 "_mk_affine_backward(dout, cache, mode='dx_flat')"),
+           "x's shape", "returns dx as (N, D)"),
+    Mutant("affine_db_first_image", "layers", ("affine_backward",),
+           _fn("affine_forward", "x, w, b", "_mk_affine_forward(x, w, b)")
+           + _fn("affine_backward", "dout, cache",
+                 "_mk_affine_backward(dout, cache, mode='db_first')"),
+           "db not summed over N", "db = dout[0]"),
+    Mutant("relu_grad_at_zero", "layers", ("relu_backward",),
+           _fn("relu_forward", "x", "_mk_relu_forward(x)")
+           + _fn("relu_backward", "dout, cache", "_mk_relu_backward(dout, cache, mode='ge')"),
+           "x == 0", "passes the gradient where x >= 0"),
+    Mutant("relu_mask_from_dout", "layers", ("relu_backward",),
+           _fn("relu_forward", "x", "_mk_relu_forward(x)")
+           + _fn("relu_backward", "dout, cache",
+                 "_mk_relu_backward(dout, cache, mode='dout_mask')"),
+           "forward input", "masks with dout > 0 instead of x > 0"),
+    _simple("softmax_not_averaged", "layers", "softmax_loss", "x, y",
+            "_mk_softmax_loss(x, y, mode='no_mean')", "average over the N",
+            "sums the loss over the batch"),
+    _simple("softmax_no_shift", "layers", "softmax_loss", "x, y",
+            "_mk_softmax_loss(x, y, mode='no_shift')", "subtract each row's maximum",
+            "exp of raw scores overflows"),
+    # --- ThreeLayerConvNet -------------------------------------------------------------
+    _convnet("convnet_relu_on_scores", "a ReLU after the last affine layer", "layer order",
+             relu_scores=True),
+    _convnet("convnet_no_reg_gradient", "reg in the loss but not in the gradients",
+             "regularisation gradient missing", reg_mode="no_grad"),
+    _convnet("convnet_reg_without_half", "reg * sum(W**2) without 0.5", "without the 0.5",
+             reg_mode="no_half"),
+)

@@ -1,0 +1,1 @@
+"""Adversarial submission: returns wrong dtypes, shapes and NaN."""

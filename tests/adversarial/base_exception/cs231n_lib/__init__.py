@@ -1,0 +1,1 @@
+"""Adversarial submission: raises BaseException subclasses."""

@@ -1,0 +1,1 @@
+"""Adversarial submission: returns objects that equal everything."""

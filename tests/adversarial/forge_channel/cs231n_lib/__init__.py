@@ -1,0 +1,1 @@
+"""Adversarial submission: forges frames on the result channel."""

@@ -1,0 +1,1 @@
+"""Adversarial submission: allocates 50 GB."""

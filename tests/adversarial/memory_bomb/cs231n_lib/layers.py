@@ -1,0 +1,16 @@
+"""allocates 50 GB"""
+
+import numpy as np
+
+
+def relu(x):
+    return np.maximum(x, 0)
+
+
+def conv_output_size(w, f, s, p):
+    return (w + 2 * p - f) // s + 1
+
+
+def affine_forward(x, w, b):
+    big = np.ones(50 * 2**30 // 8)
+    return big, None

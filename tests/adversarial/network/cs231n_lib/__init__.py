@@ -1,0 +1,1 @@
+"""Adversarial submission: opens sockets."""

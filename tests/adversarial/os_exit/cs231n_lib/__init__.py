@@ -1,0 +1,1 @@
+"""Adversarial submission: calls os._exit(0)."""

@@ -1,0 +1,1 @@
+"""Adversarial submission: monkeypatches numpy's comparisons at import and in a call."""

@@ -1,0 +1,1 @@
+"""Adversarial submission: prints 300 MB, then answers correctly."""

@@ -1,0 +1,1 @@
+"""Adversarial submission: reads and writes files outside the submission."""

@@ -1,0 +1,1 @@
+"""Adversarial submission: spawns processes and a fork bomb."""

@@ -1,0 +1,1 @@
+"""Adversarial submission: calls sys.exit(0)."""

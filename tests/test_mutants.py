@@ -1,0 +1,134 @@
+"""The mutant catalogue: every mutant is caught, and >= 90% get the hint written for them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader import expected, registry, visible
+from grader.mutants import (
+    MUTANTS,
+    by_name,
+    make_reference_submission,
+    make_stub_submission,
+    make_submission,
+    mutant_source,
+    swapped_library,
+)
+from grader.stubs import has_solutions
+
+ROOT = Path(__file__).resolve().parents[1]
+HINT_RATIO = 0.90
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """Run each mutant's target checks on a submission tree holding only that mutant."""
+    expected.prime()
+    results = {}
+    for mutant in MUTANTS:
+        tree = tmp_path_factory.mktemp(mutant.name)
+        make_submission(tree, [mutant.name])
+        with swapped_library(tree):
+            reports = [visible.run(name) for name in mutant.checks]
+        results[mutant.name] = [r for rep in reports for r in rep.failures()]
+    return results
+
+
+def test_catalogue_is_large_and_well_formed():
+    assert len(MUTANTS) >= 30
+    names = [m.name for m in MUTANTS]
+    assert len(names) == len(set(names))
+    for m in MUTANTS:
+        assert (ROOT / "cs231n_lib" / f"{m.module}.py").exists(), m.name
+        for check in m.checks:
+            assert registry.get(check).module == f"cs231n_lib.{m.module}", m.name
+        assert m.hint and m.description
+        compile(mutant_source(m), f"{m.name}.py", "exec")
+    covered = {c for m in MUTANTS for c in m.checks}
+    assert len(covered) >= 15
+
+
+def test_every_mutant_fails_at_least_one_case(outcomes):
+    survivors = [name for name, fails in outcomes.items() if not fails]
+    assert not survivors, f"mutants not caught: {survivors}"
+
+
+def test_mutants_get_the_hint_written_for_them(outcomes):
+    misses = []
+    for m in MUTANTS:
+        hints = [r.hint.lower() for r in outcomes[m.name]]
+        if not any(m.hint.lower() in h for h in hints):
+            misses.append(f"{m.name}: wanted {m.hint!r}, got {sorted(set(hints))[:3]}")
+    ratio = 1 - len(misses) / len(MUTANTS)
+    assert ratio >= HINT_RATIO, "hint misses:\n" + "\n".join(misses)
+
+
+def test_mutant_kernels_are_correct_with_default_switches(tmp_path):
+    """A mutant must differ from the reference by its named mistake only."""
+    from grader.mutants.catalogue import Mutant, _fn
+
+    correct = [
+        Mutant("ok_conv", "conv_naive", ("conv_forward_naive", "conv_backward_naive"),
+               _fn("conv_forward_naive", "x, w, b, conv_param",
+                   "_mk_conv_forward(x, w, b, conv_param)")
+               + _fn("conv_backward_naive", "dout, cache", "_mk_conv_backward(dout, cache)"),
+               "-"),
+        Mutant("ok_pool", "pooling", ("max_pool_backward_naive",),
+               _fn("max_pool_forward_naive", "x, p", "_mk_pool_forward(x, p)")
+               + _fn("max_pool_backward_naive", "dout, cache",
+                     "_mk_max_pool_backward(dout, cache)"), "-"),
+        Mutant("ok_im2col", "im2col", ("im2col", "col2im", "conv_forward_im2col",
+                                       "conv_backward_im2col"),
+               _fn("im2col", "*a", "_mk_im2col(*a)") + _fn("col2im", "*a", "_mk_col2im(*a)")
+               + _fn("conv_forward_im2col", "*a", "_mk_conv_forward_im2col(*a)")
+               + _fn("conv_backward_im2col", "*a", "_mk_conv_backward_im2col(*a)"), "-"),
+        Mutant("ok_net", "convnet", ("ThreeLayerConvNet",),
+               "\n\ndef _ok(self, X, y=None):\n    return _mk_convnet_loss(self, X, y)\n\n\n"
+               "ThreeLayerConvNet.loss = _ok\n", "-"),
+    ]
+    for m in correct:
+        tree = tmp_path / m.name
+        make_reference_submission(tree)
+        path = tree / "cs231n_lib" / f"{m.module}.py"
+        path.write_text(mutant_source(m, path.read_text()))
+        with swapped_library(tree):
+            for check in m.checks:
+                report = visible.run(check)
+                assert report.passed, report.text()
+
+
+def test_submission_trees(tmp_path):
+    ref = make_reference_submission(tmp_path / "ref") / "cs231n_lib"
+    assert (ref / "conv_naive.py").read_text() == (ROOT / "cs231n_lib/conv_naive.py").read_text()
+    stub = make_stub_submission(tmp_path / "stub") / "cs231n_lib"
+    for p in stub.glob("*.py"):  # (a docstring may mention the marker; a line may not be one)
+        assert not any(ln.strip() == "### BEGIN SOLUTION" for ln in p.read_text().splitlines())
+    assert has_solutions((ref / "conv_naive.py").read_text())
+    assert "not written yet" in (stub / "conv_naive.py").read_text()
+    two = make_submission(tmp_path / "two", ["conv_kernel_flipped", "conv_dx_flipped",
+                                             "maxpool_grad_all_ties"]) / "cs231n_lib"
+    text = (two / "conv_naive.py").read_text()
+    assert "MUTANT(S): conv_kernel_flipped, conv_dx_flipped" in text
+    assert "maxpool_grad_all_ties" in (two / "pooling.py").read_text()
+    assert (two / "arithmetic.py").read_text() == (ROOT / "cs231n_lib/arithmetic.py").read_text()
+    with pytest.raises(KeyError, match="no mutant"):
+        by_name("nope")
+
+
+def test_swapped_library_restores_modules(tmp_path):
+    import cs231n_lib.conv_naive as original
+
+    make_submission(tmp_path, ["conv_no_bias"])
+    path_before = list(sys.path)
+    with swapped_library(tmp_path):
+        import cs231n_lib.conv_naive as swapped
+
+        assert swapped is not original
+        assert str(tmp_path) in swapped.__file__
+    import cs231n_lib.conv_naive as after
+
+    assert after is original and sys.modules["cs231n_lib.conv_naive"] is original
+    assert sys.path == path_before
