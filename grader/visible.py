@@ -17,8 +17,10 @@ import contextlib
 import importlib
 import io
 import sys
+import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from grader import expected as _expected
 from grader import registry
@@ -133,14 +135,41 @@ def _run_case(spec: registry.CheckSpec, case, sink: _Capped) -> CaseResult:
     return compare(spec, case, got, exp)
 
 
-def _reload(module: str) -> str | None:
-    """Import (or re-import, to pick up edits) ``module``; return an error text on failure."""
+_T0 = time.time()
+_SEEN: dict[str, tuple[int, tuple[str, float, int]]] = {}
+
+
+def _stamp(mod) -> tuple[str, float, int]:
     try:
-        if module in sys.modules:
-            importlib.reload(sys.modules[module])
+        path = Path(mod.__file__)
+        st = path.stat()
+        return str(path), st.st_mtime, st.st_size
+    except Exception:  # noqa: BLE001
+        return "", 0.0, 0
+
+
+def _reload(module: str) -> str | None:
+    """Import ``module``, re-importing it when its file changed (the learner edited it).
+
+    A module object seen for the first time is re-imported only if its file was modified
+    after this checker was loaded. Returns an error text if the module fails to import.
+    """
+    try:
+        mod = sys.modules.get(module)
+        if mod is None:
+            mod = importlib.import_module(module)
         else:
-            importlib.import_module(module)
+            seen = _SEEN.get(module)
+            stamp = _stamp(mod)
+            if seen is None or seen[0] != id(mod):
+                stale = stamp[1] > _T0
+            else:
+                stale = seen[1] != stamp
+            if stale:
+                mod = importlib.reload(mod)
+        _SEEN[module] = (id(mod), _stamp(mod))
     except Exception as exc:  # noqa: BLE001
+        _SEEN.pop(module, None)
         return f"{module} failed to import: {type(exc).__name__}: {str(exc)[:400]}"
     return None
 
@@ -193,9 +222,9 @@ def check(name: str | None = None, *, quiet: bool = False, reload: bool = True) 
     return report
 
 
-def grade(name: str) -> None:
+def grade(name: str, *, reload: bool = True) -> None:
     """For an autograded cell: like :func:`check`, but raise ``AssertionError`` on failure."""
-    report = check(name)
+    report = check(name, reload=reload)
     if not report.passed:
         lines = list(report.errors)
         for res in report.failures()[:3]:
