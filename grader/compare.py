@@ -35,6 +35,35 @@ class SubmissionError(Exception):
         self.type_name = type_name
 
 
+def got_from_run(result: Any) -> dict[str, np.ndarray] | SubmissionError:
+    """Adapt a secure runner's result (``ok``, ``outputs``, ``kind``, ``error``) for :func:`compare`.
+
+    The worker reports an exception as ``"TypeName: message"``; timeouts, crashes, memory
+    and bad outputs become a :class:`SubmissionError` named after their kind.
+    """
+    if getattr(result, "ok", False) and isinstance(getattr(result, "outputs", None), dict):
+        return result.outputs
+    kind = str(getattr(result, "kind", "crash"))
+    error = str(getattr(result, "error", "") or "")
+    if kind == "exception":
+        head, sep, rest = error.partition(": ")
+        if sep and head.isidentifier():
+            return SubmissionError(head, rest)
+        return SubmissionError("Exception", error)
+    names = {"timeout": "Timeout", "crash": "Crash", "memory": "MemoryError",
+             "bad_output": "RecipeError"}
+    return SubmissionError(names.get(kind, kind), error)
+
+
+def all_passed_points(spec: Any, results: list[CaseResult]) -> int:
+    """Points of ``spec`` for these results: all of them if every case passed, else 0.
+
+    The same rule as the notebook's grade cell (:func:`grader.visible.grade` raises on any
+    failure), so the in-kernel and the secure scores can be compared.
+    """
+    return spec.points if results and all(r.passed for r in results) else 0
+
+
 @dataclass
 class CaseResult:
     case: str
@@ -756,7 +785,11 @@ def _exception_result(spec: Any, case: Case, exc: BaseException, tol: Any) -> Ca
                           hint=f"write the body of {stub}{needs}; the stub raises "
                                "NotImplementedError", note=case.note)
     hint = ""
-    if tname == "IndexError":
+    if tname == "Timeout":
+        hint = "too slow or an endless loop: the naive loops run well under a second here"
+    elif tname == "MemoryError":
+        hint = "too much memory: allocate only the arrays the docstring asks for"
+    elif tname == "IndexError":
         hint = "an index ran past an array: check the loop bounds and the output size"
     elif tname == "ValueError" and "broadcast" in text:
         hint = "shapes do not line up: check window slicing (stride, dilation, padding)"

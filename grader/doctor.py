@@ -38,7 +38,7 @@ def doctor() -> int:
     for dist in ("numpy", "nbgrader", "jupyterlab", "scikit-learn", "torch"):
         print(f"{dist:<12} {_version(dist)}")
     try:
-        sandbox = importlib.import_module("grader.secure")
+        sandbox = importlib.import_module("grader.sandbox")
         print(f"sandbox      {sandbox.sandbox_status()}")
     except ImportError:
         bwrap = shutil.which("bwrap") or "MISSING (apt-get install bubblewrap)"

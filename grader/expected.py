@@ -26,7 +26,8 @@ from grader.recipes import run_recipe
 from grader.stubs import has_solutions
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parent / "data" / "visible_expected.npz"
+EXPECTED_FILE = "visible_expected.npz"
+DATA = Path(__file__).resolve().parent / "data" / EXPECTED_FILE
 _SEP = "::"
 _DIGEST = "__digest__"
 
@@ -72,6 +73,11 @@ def write(path: Path | str | None = None, names: list[str] | None = None) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
     return path
+
+
+def write_expected(path: Path | str | None = None, names: list[str] | None = None) -> Path:
+    """Alias of :func:`write` (the release builder's name for it)."""
+    return write(path, names)
 
 
 def _load_file(path: Path | None = None) -> dict[str, np.ndarray]:

@@ -306,6 +306,10 @@ class SecureRunner:
                 stderr=subprocess.PIPE, pass_fds=(req_r, res_w), env=env, cwd=cwd,
                 start_new_session=True, preexec_fn=sbx.make_preexec(self.limits),
             )
+        except OSError as exc:
+            os.close(req_w)
+            os.close(res_r)
+            raise _StartFailed(f"the worker could not be started: {exc}") from None
         finally:
             os.close(req_r)
             os.close(res_w)
@@ -349,22 +353,38 @@ class SecureRunner:
             skeleton, arrays = transport.pack_tree(recipe)
         except transport.TransportError as exc:
             raise ValueError(f"recipe cannot be sent: {exc}") from None
-        if self._worker is None:
-            try:
-                self._worker = self._start()
-            except _StartFailed as exc:
-                return RunResult.failure("crash", str(exc), time.perf_counter() - t0,
-                                         exc.detail)
-            if len(self.start_seconds) > 1:
-                self.restarts += 1
-        worker = self._worker
         nonce = secrets.token_hex(16)
-        worker.used_nonces.add(nonce)
         limit = self.timeout_s if timeout_s is None else float(timeout_s)
-        deadline = time.monotonic() + limit
+        for attempt in (1, 2):
+            if self._worker is not None and self._worker.proc.poll() is not None:
+                self._stop()  # died between calls (e.g. a thread the submission left running)
+            if self._worker is None:
+                try:
+                    self._worker = self._start()
+                except _StartFailed as exc:
+                    return RunResult.failure("crash", str(exc), time.perf_counter() - t0,
+                                             exc.detail)
+                if len(self.start_seconds) > 1:
+                    self.restarts += 1
+            worker = self._worker
+            worker.used_nonces.add(nonce)
+            deadline = time.monotonic() + limit
+            try:
+                transport.write_frame(worker.req, {"op": "run", "nonce": nonce,
+                                                   "recipe": skeleton}, arrays, deadline)
+                break
+            except transport.ChannelClosed:
+                # The request never reached the code under test (its pipe was closed by
+                # an earlier call): not this call's fault, so retry once in a fresh worker.
+                self._stop()
+                if attempt == 2:
+                    return RunResult.failure("crash", "the worker cannot receive requests",
+                                             time.perf_counter() - t0)
+            except transport.ChannelTimeout:
+                self._stop()
+                return RunResult.failure("timeout", f"the worker did not accept the request "
+                                         f"within {limit:g} s", time.perf_counter() - t0)
         try:
-            transport.write_frame(worker.req, {"op": "run", "nonce": nonce, "recipe": skeleton},
-                                  arrays, deadline)
             stale = 0
             while True:
                 header, outputs = transport.read_frame(

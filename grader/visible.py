@@ -72,6 +72,9 @@ class Report:
     def passed(self) -> bool:
         return not self.errors and bool(self.results) and all(r.passed for _, r in self.results)
 
+    def __bool__(self) -> bool:
+        return self.passed
+
     def failures(self) -> list[CaseResult]:
         return [r for _, r in self.results if not r.passed]
 

@@ -264,6 +264,11 @@ def test_forging_the_result_channel(sandboxed, rng):
         # The worker's own late frame for that call is skipped; later calls are unharmed.
         assert_honest(runner, rng)
         assert runner.restarts == 3
+        # Closing the request pipe sabotages the next call: it is retried in a fresh worker.
+        res = runner.run(call("close_request_pipe", x))
+        assert res.ok and np.array_equal(res.outputs["out"], relu)
+        assert_honest(runner, rng)
+        assert runner.restarts == 4
     assert_next_submission_ok(sandboxed, rng)
 
 

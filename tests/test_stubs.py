@@ -32,7 +32,7 @@ def test_regions_become_stubs_naming_function_and_notebook():
     assert "y = x * 2" not in out and "return 1" not in out
     ns: dict = {}
     exec(compile(out, "m", "exec"), ns)
-    with pytest.raises(NotImplementedError, match="f: not written yet; see 03_parameter_sharing.ipynb"):
+    with pytest.raises(NotImplementedError, match="f: not written yet; see 03_parameter_sharing"):
         ns["f"](1)
     with pytest.raises(ValueError, match="x must be >= 0"):
         ns["f"](-1)  # validation outside the region survives

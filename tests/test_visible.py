@@ -179,3 +179,42 @@ def test_check_in_a_fresh_interpreter_on_a_mutant_tree(tmp_path):
     assert "PASSED False" in proc.stdout
     assert "hint: the kernel is flipped" in proc.stdout
     assert proc.stderr == ""
+
+
+def test_secure_runner_results_are_adapted_for_compare():
+    from types import SimpleNamespace as NS
+
+    spec = registry.get("conv_output_size")
+    bad = next(c for c in spec.fixed_cases() if c.expect_error)
+    run = NS(ok=False, outputs=None, kind="exception", error="ValueError: 2.33 is not whole")
+    assert compare.compare(spec, bad, compare.got_from_run(run), None).passed
+    stub = NS(ok=False, outputs=None, kind="exception",
+              error="NotImplementedError: conv_output_size: not written yet; see nb")
+    res = compare.compare(spec, spec.fixed_cases()[0], compare.got_from_run(stub), {})
+    assert "not written yet" in res.message
+    timeout = NS(ok=False, outputs=None, kind="timeout", error="took 10 s")
+    res = compare.compare(spec, spec.fixed_cases()[0], compare.got_from_run(timeout), {})
+    assert "raised Timeout" in res.message and "endless loop" in res.hint
+    ok = NS(ok=True, outputs={"size": np.array(5)}, kind="ok", error=None)
+    res = compare.compare(spec, spec.fixed_cases()[0], compare.got_from_run(ok),
+                          {"size": np.array(5)})
+    assert res.passed
+    assert compare.all_passed_points(spec, [res]) == spec.points
+    assert compare.all_passed_points(spec, [res, compare.CaseResult("x", False, None, "", "")]) == 0
+
+
+def test_check_picks_up_an_edited_module(tmp_path):
+    """A learner edits the file between two check() calls in one kernel."""
+    import time
+
+    from grader.mutants import by_name, mutant_source
+
+    make_submission(tmp_path, [])
+    with swapped_library(tmp_path):
+        assert visible.check("fc_to_conv", quiet=True).passed
+        path = tmp_path / "cs231n_lib" / "fc_conv.py"
+        time.sleep(0.01)
+        path.write_text(mutant_source(by_name("fc_to_conv_not_transposed"), path.read_text()))
+        report = visible.check("fc_to_conv", quiet=True)
+    assert not report.passed
+    assert "not transposed" in report.failures()[0].hint

@@ -1,0 +1,339 @@
+"""The course notebooks: stored clean, valid nbgrader metadata, execute, show the syllabus numbers.
+
+Structure tests read the stored ``.ipynb`` files (fast). Execution tests run every instructor
+notebook from a clean kernel with nbclient (marked ``notebooks`` and ``slow``); the syllabus
+tests then look for each number of SYLLABUS.md in the executed output, with the expected text
+derived here by an independent computation, and check that the number is not typed into a code
+cell (it must be computed by ``cs231n_lib``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+
+ROOT = Path(__file__).resolve().parents[1]
+NB_DIR = ROOT / "notebooks"
+
+#: The course, in order (CONTRIBUTING.md "Notebooks").
+COURSE = (
+    "00_history",
+    "01_fc_vs_conv",
+    "02_local_connectivity",
+    "03_parameter_sharing",
+    "04_im2col",
+    "05_pooling",
+    "06_fc_to_conv",
+    "07_architectures",
+    "08_training",
+)
+NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
+COURSE_NOTEBOOKS = [p for p in NOTEBOOKS if p.stem in COURSE]
+CELL_TIMEOUT = 120  # seconds per cell
+GRADE_CALL = re.compile(r"""^\s*grade\(\s*["'](\w+)["']\s*\)\s*;?\s*$""")
+CHECK_CALL = re.compile(r"""^\s*check\(\s*["'](\w+)["']\s*\)\s*;?\s*$""")
+CHINESE_TERMS = {
+    "filter": "卷积核", "receptive field": "感受野", "stride": "步长", "zero padding": "零填充",
+    "parameter sharing": "参数共享", "local connectivity": "局部连接", "pooling": "池化",
+    "activation map": "激活映射", "depth column": "深度列", "fully connected layer": "全连接层",
+    "dilated convolution": "空洞卷积",
+}
+
+
+def _ids(paths):
+    return [p.stem for p in paths]
+
+
+def load(path: Path):
+    return nbformat.read(path, as_version=nbformat.NO_CONVERT)
+
+
+def registry_or_none():
+    try:
+        from grader import registry
+    except ImportError:
+        return None
+    return registry
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+# ------------------------------------------------------------------------------- structure
+
+
+def test_there_are_notebooks_and_they_follow_the_naming():
+    assert NOTEBOOKS, "notebooks/ holds no .ipynb"
+    stray = [p.name for p in NOTEBOOKS if p.stem not in COURSE]
+    assert not stray, f"notebooks not in the course list {COURSE}: {stray}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_valid_nbformat_and_kernel(path):
+    nb = load(path)
+    nbformat.validate(nb)
+    assert (nb.nbformat, nb.nbformat_minor) >= (4, 5), "nbformat 4.5 or later (cell ids)"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_stored_without_outputs(path):
+    nb = load(path)
+    dirty = [
+        cell.get("id", i)
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)
+    ]
+    assert not dirty, f"cells with outputs or execution counts (clear them): {dirty}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_unique_cell_ids(path):
+    ids = [cell.get("id") for cell in load(path).cells]
+    assert all(ids), "every cell needs an id"
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    assert not dupes, f"duplicate cell ids: {dupes}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_title_and_locked_setup_cell(path):
+    cells = load(path).cells
+    assert cells[0].cell_type == "markdown" and cells[0].source.lstrip().startswith("# ")
+    assert "cs231n_lib" in cells[0].source, "the first cell names the library functions to write"
+    setup = cells[1]
+    meta = nbgrader_meta(setup)
+    assert setup.cell_type == "code"
+    assert meta.get("grade_id") == "setup" and meta.get("locked") is True
+    assert meta.get("grade") is False and meta.get("solution") is False
+    for line in ("%load_ext autoreload", "%autoreload 2", "from grader.visible import check, grade"):
+        assert line in setup.source, f"setup cell lacks {line!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_nbgrader_metadata(path):
+    cells = load(path).cells
+    grade_ids: list[str] = []
+    for cell in cells:
+        meta = nbgrader_meta(cell)
+        if not meta:
+            continue
+        where = f"{path.name} cell {cell.get('id')}"
+        assert meta.get("schema_version") == 3, where
+        assert isinstance(meta.get("grade_id"), str) and meta["grade_id"], where
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", meta["grade_id"]), where
+        grade_ids.append(meta["grade_id"])
+        is_grade, is_solution = bool(meta.get("grade")), bool(meta.get("solution"))
+        if is_grade:
+            points = meta.get("points")
+            assert isinstance(points, int | float) and points > 0, f"{where}: grade cell needs points"
+        if is_grade and not is_solution:
+            assert cell.cell_type == "code", f"{where}: autograded tests are code cells"
+            assert meta.get("locked") is True, f"{where}: test cells are locked"
+        if is_solution:
+            assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, where
+            assert cell.source.index("### BEGIN SOLUTION") < cell.source.index("### END SOLUTION")
+        if cell.cell_type == "markdown" and is_grade:
+            assert is_solution, f"{where}: a written question is a grade + solution cell"
+        hidden = cell.source.count("### BEGIN HIDDEN TESTS"), cell.source.count("### END HIDDEN TESTS")
+        assert hidden[0] == hidden[1] <= 1, f"{where}: unbalanced hidden-test markers"
+        if hidden[0]:
+            assert is_grade and not is_solution, f"{where}: hidden tests belong in test cells"
+    dupes = sorted({g for g in grade_ids if grade_ids.count(g) > 1})
+    assert not dupes, f"{path.name}: duplicate grade_ids {dupes}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_library_checks_match_the_registry(path):
+    """``check_<fn>`` grade cells call ``grade("<fn>")``, follow a visible ``check("<fn>")``,
+    and name a function of the registry with the registry's points."""
+    registry = registry_or_none()
+    cells = load(path).cells
+    seen_checks: set[str] = set()
+    graded: set[str] = set()
+    for cell in cells:
+        if cell.cell_type != "code":
+            continue
+        match = CHECK_CALL.match(cell.source)
+        if match:
+            assert not nbgrader_meta(cell), "visible check cells carry no nbgrader metadata"
+            seen_checks.add(match.group(1))
+        meta = nbgrader_meta(cell)
+        gid = meta.get("grade_id", "")
+        if not gid.startswith("check_"):
+            continue
+        fn = gid[len("check_"):]
+        match = GRADE_CALL.match(cell.source)
+        assert match and match.group(1) == fn, f"{gid}: source must be grade({fn!r})"
+        assert fn in seen_checks, f"{gid}: a visible check({fn!r}) cell must come first"
+        assert meta.get("grade") is True and meta.get("solution") is False
+        graded.add(fn)
+        if registry is not None:
+            assert fn in registry.names(), f"{gid}: {fn} is not in grader.registry"
+            assert meta["points"] == registry.points(fn), f"{gid}: points differ from the registry"
+    if registry is not None:
+        mine = {n for n in registry.names()
+                if Path(registry.get(n).notebook).name == path.name}
+        assert mine <= graded, f"{path.name} lacks grade cells for {sorted(mine - graded)}"
+
+
+def test_glossary_in_notebook_00():
+    path = NB_DIR / "00_history.ipynb"
+    if not path.exists():
+        pytest.skip("notebook 00 not written yet")
+    text = "\n".join(c.source for c in load(path).cells if c.cell_type == "markdown")
+    tables = [line for line in text.splitlines() if line.startswith("|")]
+    for english, chinese in CHINESE_TERMS.items():
+        assert any(english in row.lower() and chinese in row for row in tables), (
+            f"glossary row for {english} / {chinese} missing"
+        )
+
+
+@pytest.mark.parametrize(
+    "name, needles",
+    [
+        ("00_history", ["Krizhevsky", "Sutskever", "Alex Acero", "Linnainmaa", "Werbos",
+                        "Rumelhart"]),
+        ("02_local_connectivity", ["227", "224"]),
+    ],
+)
+def test_errata_boxes(name, needles):
+    path = NB_DIR / f"{name}.ipynb"
+    if not path.exists():
+        pytest.skip(f"{name} not written yet")
+    boxes = "\n".join(
+        c.source for c in load(path).cells
+        if c.cell_type == "markdown" and "**Erratum.**" in c.source
+    )
+    assert boxes, f"{name}: no '> **Erratum.**' box"
+    for needle in needles:
+        assert needle in boxes, f"{name}: the errata do not mention {needle}"
+
+
+# ------------------------------------------------------------------------------- execution
+
+
+@functools.cache
+def executed(name: str):
+    """Run notebooks/<name>.ipynb from a clean kernel (cwd notebooks/); cached per process."""
+    from nbclient import NotebookClient
+
+    nb = load(NB_DIR / f"{name}.ipynb")
+    client = NotebookClient(
+        nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=False,
+        resources={"metadata": {"path": str(NB_DIR)}},
+    )
+    client.execute()
+    return nb
+
+
+def output_text(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            elif "data" in out:
+                parts.append(out["data"].get("text/plain", ""))
+                parts.append(out["data"].get("text/markdown", ""))
+    return "\n".join(parts)
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+@pytest.mark.parametrize("path", COURSE_NOTEBOOKS, ids=_ids(COURSE_NOTEBOOKS))
+def test_instructor_notebook_executes(path):
+    nb = executed(path.stem)
+    errors = [
+        (cell.get("id"), out.get("ename"))
+        for cell in nb.cells if cell.cell_type == "code"
+        for out in cell.get("outputs", []) if out.get("output_type") == "error"
+    ]
+    assert not errors, errors
+    stderr = [
+        (cell.get("id"), out.get("text", "")[:200])
+        for cell in nb.cells if cell.cell_type == "code" and nbgrader_meta(cell).get("grade")
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream" and out.get("name") == "stderr"
+    ]
+    assert not stderr, f"grade cells wrote to stderr (nbgrader then scores them 0): {stderr}"
+    text = output_text(nb)
+    assert not re.search(r"^FAIL \S", text, re.M), "a visible check fails on the reference"
+    assert "not written yet" not in text, "a reference function is still a stub"
+
+
+def _out(W: int, F: int, S: int, P: int = 0):
+    """(W + 2P - F)/S + 1, as a fraction when it is not whole (independent of cs231n_lib)."""
+    q, r = divmod(W + 2 * P - F, S)
+    return q + 1 if r == 0 else (W + 2 * P - F) / S + 1
+
+
+def _syllabus() -> dict[str, list[str]]:
+    """Text each executed notebook must show, derived here without the library."""
+    n_alex = _out(227, 11, 4)
+    per_neuron = 11 * 11 * 3 + 1
+    neurons = n_alex * n_alex * 96
+    ratio_224 = _out(224, 11, 4)
+    n_demo = _out(5, 3, 2, 1)
+    return {
+        "00_history": ["converged: True", "converged: False"],
+        "01_fc_vs_conv": [
+            f"{32 * 32 * 3:,}", f"{200 * 200 * 3:,}", f"10 x {32 * 32 * 3}",
+            f"{5 * 5 * 3} weights + 1 bias = {5 * 5 * 3 + 1}",
+            f"{_out(32, 5, 1)}x{_out(32, 5, 1)}x1", f"{_out(32, 5, 1)}x{_out(32, 5, 1)}x6",
+            f"{_out(32, 3, 1, 1)}x{_out(32, 3, 1, 1)}x12", "16x16x12", "1x1x10",
+        ],
+        "02_local_connectivity": [
+            f"= {_out(7, 3, 1)}  ->  5x5", f"= {_out(7, 3, 2)}  ->  3x3",
+            f"{_out(7, 3, 3):.2f}", f"= {_out(7, 3, 1, 1)}  ->  7x7",
+            f"{_out(32, 5, 1, 2)}x{_out(32, 5, 1, 2)}x10", f"= {10 * (5 * 5 * 3 + 1)}",
+            f"{32 * 32 * 10:,}", f"{n_alex}x{n_alex}x96", f"{ratio_224:.2f}",
+        ],
+        "03_parameter_sharing": [
+            f"{neurons:,}", f"= {per_neuron}", f"{neurons * per_neuron:,}",
+            f"{96 * per_neuron:,}", f"{n_demo}x{n_demo}x2",
+        ],
+        "04_im2col": [
+            f"{11 * 11 * 3} x {n_alex * n_alex}", f"96 x {11 * 11 * 3}",
+            f"96 x {n_alex * n_alex}", f"{n_alex}x{n_alex}x96",
+            str([3, 5, 7]), str([3, 3 + 2 * 2, 3 + 2 * 2 + 2 * 4]),
+        ],
+    }
+
+
+SYLLABUS = _syllabus()
+SYLLABUS_NOTEBOOKS = [p for p in COURSE_NOTEBOOKS if p.stem in SYLLABUS]
+
+#: Distinctive syllabus numbers that must never be typed into a code cell.
+TYPED_FORBIDDEN = {
+    "01_fc_vs_conv": [3072, 120000],
+    "02_local_connectivity": [760, 10240],
+    "03_parameter_sharing": [290400, 105705600, 34944],
+    "04_im2col": [363, 3025],
+}
+
+
+@pytest.mark.parametrize("path", SYLLABUS_NOTEBOOKS, ids=_ids(SYLLABUS_NOTEBOOKS))
+def test_syllabus_numbers_are_not_typed_in(path):
+    code = "\n".join(c.source for c in load(path).cells if c.cell_type == "code")
+    for number in TYPED_FORBIDDEN.get(path.stem, []):
+        for text in {str(number), f"{number:,}", f"{number:_}"}:
+            assert not re.search(rf"(?<![\d,_]){re.escape(text)}(?![\d,_])", code), (
+                f"{path.name}: {text} is typed into a code cell; compute it with cs231n_lib"
+            )
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SYLLABUS_NOTEBOOKS, ids=_ids(SYLLABUS_NOTEBOOKS))
+def test_syllabus_numbers_are_shown(path):
+    text = output_text(executed(path.stem))
+    missing = [needle for needle in SYLLABUS[path.stem] if needle not in text]
+    assert not missing, f"{path.name}: executed output lacks {missing}"
