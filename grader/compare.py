@@ -36,7 +36,7 @@ class SubmissionError(Exception):
 
 
 def got_from_run(result: Any) -> dict[str, np.ndarray] | SubmissionError:
-    """Adapt a secure runner's result (``ok``, ``outputs``, ``kind``, ``error``) for :func:`compare`.
+    """Adapt a secure runner's result (``ok``, ``outputs``, ``kind``, ``error``) for compare.
 
     The worker reports an exception as ``"TypeName: message"``; timeouts, crashes, memory
     and bad outputs become a :class:`SubmissionError` named after their kind.
@@ -82,6 +82,8 @@ class CaseResult:
             text += f"\n     {self.message}"
         if self.hint:
             text += f"\n     hint: {self.hint}"
+        if self.note and not self.passed:
+            text += f"\n     case: {self.note}"
         return text
 
 

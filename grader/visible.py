@@ -104,7 +104,7 @@ class Report:
                 repeated += 1
                 continue
             last_message = None if res.passed else res.message
-            lines.append(res.line() + (f"   [{res.note}]" if res.note and not res.passed else ""))
+            lines.append(res.line())
         if repeated:
             lines.append(f"     ... and {repeated} more cases failed the same way")
         if self.results:
@@ -133,7 +133,9 @@ def _run_case(spec: registry.CheckSpec, case, sink: _Capped) -> CaseResult:
                 warnings.catch_warnings():
             warnings.simplefilter("ignore")
             got = run_recipe(case.recipe)
-    except Exception as exc:  # noqa: BLE001 - learner code may raise anything
+    except KeyboardInterrupt:
+        raise  # the learner stopped a runaway loop
+    except BaseException as exc:  # noqa: BLE001 - learner code may raise anything, sys.exit too
         got = exc
     return compare(spec, case, got, exp)
 

@@ -111,7 +111,8 @@ def test_title_and_locked_setup_cell(path):
     assert setup.cell_type == "code"
     assert meta.get("grade_id") == "setup" and meta.get("locked") is True
     assert meta.get("grade") is False and meta.get("solution") is False
-    for line in ("%load_ext autoreload", "%autoreload 2", "from grader.visible import check, grade"):
+    required = ("%load_ext autoreload", "%autoreload 2", "from grader.visible import check, grade")
+    for line in required:
         assert line in setup.source, f"setup cell lacks {line!r}"
 
 
@@ -131,7 +132,7 @@ def test_nbgrader_metadata(path):
         is_grade, is_solution = bool(meta.get("grade")), bool(meta.get("solution"))
         if is_grade:
             points = meta.get("points")
-            assert isinstance(points, int | float) and points > 0, f"{where}: grade cell needs points"
+            assert isinstance(points, int | float) and points > 0, f"{where}: needs points"
         if is_grade and not is_solution:
             assert cell.cell_type == "code", f"{where}: autograded tests are code cells"
             assert meta.get("locked") is True, f"{where}: test cells are locked"
@@ -140,7 +141,8 @@ def test_nbgrader_metadata(path):
             assert cell.source.index("### BEGIN SOLUTION") < cell.source.index("### END SOLUTION")
         if cell.cell_type == "markdown" and is_grade:
             assert is_solution, f"{where}: a written question is a grade + solution cell"
-        hidden = cell.source.count("### BEGIN HIDDEN TESTS"), cell.source.count("### END HIDDEN TESTS")
+        hidden = (cell.source.count("### BEGIN HIDDEN TESTS"),
+                  cell.source.count("### END HIDDEN TESTS"))
         assert hidden[0] == hidden[1] <= 1, f"{where}: unbalanced hidden-test markers"
         if hidden[0]:
             assert is_grade and not is_solution, f"{where}: hidden tests belong in test cells"
