@@ -197,6 +197,7 @@ def run(
                 },
                 naive_repeats,
                 min_sample=0.0,
+                warmup_round=False,
             )
             for t in naive.values():
                 t.samples = [v * scale for v in t.samples]

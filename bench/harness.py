@@ -119,13 +119,15 @@ def interleaved(
     min_sample: float = 0.02,
     budget: float | None = None,
     min_repeats: int = 3,
+    warmup_round: bool = True,
 ) -> dict[str, Timing]:
     """Time every contender ``repeats`` times, one call of each per round (rotating order).
 
     Running the contenders back to back in every round means a burst of load from other
     processes hits all of them alike; :func:`paired_ratio` then compares them round by round.
     One warm-up call each (caches, allocator, lazy imports) is not counted. A call shorter
-    than ``min_sample`` is repeated inside its sample. After ``min_repeats`` rounds, stop
+    than ``min_sample`` is repeated inside its sample; one more uncounted round follows the
+    warm-up. After ``min_repeats`` rounds, stop
     early once ``budget`` seconds have been spent.
     """
     gc_was_enabled = gc.isenabled()
@@ -136,6 +138,11 @@ def interleaved(
         for name, fn in contenders.items():
             first = _time_call(fn, 1)
             inner[name] = max(1, min(50, math.ceil(min_sample / max(first, 1e-9))))
+        # One uncounted round: the first timed round after set-up is reliably slow
+        # (allocator growth, page faults on fresh memory).
+        if warmup_round:
+            for name, fn in contenders.items():
+                _time_call(fn, inner[name])
         samples: dict[str, list[float]] = {name: [] for name in contenders}
         names = list(contenders)
         start = time.perf_counter()

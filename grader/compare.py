@@ -74,6 +74,12 @@ class CaseResult:
     hint: str = ""
     note: str = ""
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (pipeline reports, gradebook comments)."""
+        return {"name": self.case, "passed": bool(self.passed), "max_error": self.max_error,
+                "tolerance": str(self.tolerance), "message": self.message, "hint": self.hint,
+                "note": self.note}
+
     def line(self) -> str:
         status = "PASS" if self.passed else "FAIL"
         err = "" if self.max_error is None else f"max error {self.max_error:.2e}, "
@@ -783,7 +789,7 @@ def _exception_result(spec: Any, case: Case, exc: BaseException, tol: Any) -> Ca
         stub = text.split(":", 1)[0].strip() if ": not written yet" in text else spec.name
         needs = "" if stub in (spec.name, "loss") else f" ({spec.name} calls it)"
         return CaseResult(case.name, False, None, tol,
-                          f"not written yet: open {spec.notebook} ({text})",
+                          f"not written yet: open {spec.notebook.rsplit('/', 1)[-1]} ({text})",
                           hint=f"write the body of {stub}{needs}; the stub raises "
                                "NotImplementedError", note=case.note)
     hint = ""

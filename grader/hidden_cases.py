@@ -77,7 +77,7 @@ HIDDEN: dict[str, list[tuple[str, dict]]] = {
     "relu_forward": [("h_a", {"N": 2, "shape": [7], "M": 1, "seed": 733_803, "zeros": True})],
     "relu_backward": [("h_a", {"N": 4, "shape": [2, 3], "M": 1, "seed": 733_804,
                                "zeros": True})],
-    "softmax_loss": [("h_a", {"N": 6, "C": 4, "seed": 733_805, "scale": 300.0})],
+    "softmax_loss": [("h_a", {"N": 6, "C": 4, "seed": 733_805, "scale": 1000.0})],
     "ThreeLayerConvNet": [
         ("h_a", {"N": 2, "C": 2, "H": 6, "W": 4, "F": 2, "FS": 3, "hidden": 3, "classes": 5,
                  "reg": 0.05, "seed": 733_701}),

@@ -25,6 +25,7 @@ import struct
 import sys
 import time
 import traceback
+import types
 
 # --------------------------------------------------------------------------- seccomp
 
@@ -196,8 +197,13 @@ class _Guard:
         for name, mod in self.modules.items():
             sys.modules[name] = mod
             namespace, saved = vars(mod), self.snapshots[name]
-            for key in [k for k in namespace if k not in saved]:
-                del namespace[key]
+            # Submodules imported since the snapshot (``numpy.random``) stay: removing the
+            # attribute while sys.modules keeps the module sends NumPy's lazy __getattr__
+            # into endless recursion on the next ``np.random``.
+            added = [k for k in namespace if k not in saved]
+            for key in added:
+                if not isinstance(namespace[key], types.ModuleType):
+                    del namespace[key]
             for key, value in saved.items():
                 if namespace.get(key, _MISSING) is not value:
                     namespace[key] = value

@@ -132,3 +132,37 @@ def test_swapped_library_restores_modules(tmp_path):
 
     assert after is original and sys.modules["cs231n_lib.conv_naive"] is original
     assert sys.path == path_before
+
+
+def test_every_mutant_fails_a_hidden_case_in_the_trusted_comparison(tmp_path):
+    """The secure grader's path: expected from the reference run here, got from the submission.
+
+    (The sandbox itself is tested with the secure runner; this checks the cases and the
+    comparison catch every mutant on hidden inputs too.)
+    """
+    from grader.compare import compare
+    from grader.recipes import run_recipe
+
+    def run(case):
+        try:
+            return run_recipe(case.recipe)
+        except Exception as exc:  # noqa: BLE001
+            return exc
+
+    hidden = {name: registry.get(name).hidden_cases() for name in registry.SPECS}
+    reference = {c.name: run(c) for cases in hidden.values() for c in cases}
+    survivors = []
+    for mutant in MUTANTS:
+        tree = tmp_path / mutant.name
+        make_submission(tree, [mutant.name])
+        failed = 0
+        with swapped_library(tree):
+            for name in mutant.checks:
+                spec = registry.get(name)
+                for case in hidden[name]:
+                    exp = reference[case.name]
+                    res = compare(spec, case, run(case), exp if isinstance(exp, dict) else None)
+                    failed += not res.passed
+        if not failed:
+            survivors.append(mutant.name)
+    assert not survivors, f"mutants passing every hidden case: {survivors}"

@@ -199,6 +199,7 @@ def test_secure_runner_results_are_adapted_for_compare():
     res = compare.compare(spec, spec.fixed_cases()[0], compare.got_from_run(ok),
                           {"size": np.array(5)})
     assert res.passed
+    assert res.as_dict()["name"] == res.case and res.as_dict()["tolerance"] == "exact"
     assert compare.all_passed_points(spec, [res]) == spec.points
     assert compare.all_passed_points(spec, [res, compare.CaseResult("x", False, None, "", "")]) == 0
 
