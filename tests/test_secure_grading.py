@@ -1,0 +1,71 @@
+"""Grading a whole library out of process: reference full, stubs zero, mutants lose exactly
+their own function, and hidden-case feedback carries no submission-controlled text."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader import registry
+from grader.mutants import (
+    by_name,
+    make_reference_submission,
+    make_stub_submission,
+    make_submission,
+)
+from grader.secure_grading import grade_library
+
+
+def _lost(report: dict) -> set[str]:
+    return {n for n, f in report["functions"].items() if f["score"] < f["max"]}
+
+
+@pytest.fixture(scope="module")
+def reference_report(tmp_path_factory):
+    return grade_library(make_reference_submission(tmp_path_factory.mktemp("ref")))
+
+
+def test_reference_gets_every_point(reference_report, bwrap):
+    assert _lost(reference_report) == set()
+    total = sum(f["score"] for f in reference_report["functions"].values())
+    assert total == registry.total_points()
+    assert "bubblewrap" in reference_report["sandbox"]
+    # hidden cases were graded too, not only the visible ones
+    for name, fn in reference_report["functions"].items():
+        assert any("/hidden/" in c["name"] for c in fn["cases"]), name
+
+
+def test_stub_release_gets_nothing(tmp_path):
+    report = grade_library(make_stub_submission(tmp_path))
+    assert _lost(report) == set(registry.names())
+    visible = [c for f in report["functions"].values() for c in f["cases"]
+               if "/hidden/" not in c["name"]]
+    assert any("not written yet" in c["message"] for c in visible)
+
+
+@pytest.mark.parametrize(
+    "mutant", ["conv_no_padding", "maxpool_grad_all_ties", "col2im_assigns", "update_on_correct"]
+)
+def test_mutant_loses_only_its_function(tmp_path, mutant):
+    report = grade_library(make_submission(tmp_path, mutant))
+    m = by_name(mutant)
+    assert set(m.checks) <= _lost(report)
+    # nothing outside the mutated module loses points (honest functions still score)
+    assert all(registry.get(n).module.endswith("." + m.module) for n in _lost(report)), (
+        _lost(report)
+    )
+
+
+def test_hidden_case_messages_carry_no_submission_text(tmp_path):
+    lib = make_reference_submission(tmp_path) / "cs231n_lib" / "conv_naive.py"
+    lib.write_text(lib.read_text() + '''
+
+def conv_forward_naive(x, w, b, conv_param):
+    raise ValueError("LEAK " + repr(x.ravel()[:4].tolist()) + repr(conv_param))
+''')
+    report = grade_library(tmp_path, names=["conv_forward_naive"])
+    cases = report["functions"]["conv_forward_naive"]["cases"]
+    hidden = [c for c in cases if "/hidden/" in c["name"]]
+    visible = [c for c in cases if "/hidden/" not in c["name"]]
+    assert hidden and not any(c["passed"] for c in hidden)
+    assert all("LEAK" not in str(c) for c in hidden)
+    assert any("LEAK" in c["message"] for c in visible)  # visible inputs are public anyway
