@@ -19,8 +19,10 @@ Two nbgrader facts shape this module (see FIELD-NOTES.md):
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,9 +160,20 @@ def write_config(paths: CoursePaths) -> None:
     paths.config.write_text(nbgrader_config_text(paths.root, student_edited_modules()))
 
 
+def _venv_bin_on_path() -> None:
+    """nbgrader shells out to ``alembic`` (gradebook migrations): it must be on PATH even
+    when the grader runs as ``.venv/bin/python -m grader`` without an activated venv."""
+    bindir = os.path.dirname(sys.executable)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if bindir not in parts:
+        os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
+
+
 def nbgrader_api(paths: CoursePaths):
     """An ``NbGraderAPI`` bound to the course directory (no 4 s CLI start-up per call)."""
     from nbgrader.apps.api import NbGraderAPI
+
+    _venv_bin_on_path()
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config import Config
     from traitlets.config.loader import PyFileConfigLoader
@@ -190,14 +203,28 @@ _SOLUTION_REGION = re.compile(
 
 
 def solution_lines(source: str) -> set[str]:
-    """Distinctive lines of a file's solution regions (to prove the release lacks them)."""
-    lines = set()
+    """Distinctive lines that occur only inside a file's solution regions (so their presence
+    in the release proves a leak; lines also used outside the regions prove nothing)."""
+    inside: set[str] = set()
     for region in _SOLUTION_REGION.findall(source):
         for line in region.splitlines():
             line = line.strip()
             if len(line) >= 20 and not line.startswith("#"):
-                lines.add(line)
-    return lines
+                inside.add(line)
+    outside = {line.strip() for line in _SOLUTION_REGION.sub("", source).splitlines()}
+    return inside - outside
+
+
+def _marker_lines(text: str) -> set[str]:
+    """Markers that stand alone on a line (prose that merely names them does not count)."""
+    markers = (stubs.BEGIN, stubs.END, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+    found = set()
+    for line in text.splitlines():
+        stripped = line.strip().strip('",').replace("\\n", "").strip()
+        for marker in markers:
+            if stripped == marker:
+                found.add(marker)
+    return found
 
 
 def leaks(release: Path, source: Path) -> list[str]:
@@ -213,9 +240,8 @@ def leaks(release: Path, source: Path) -> list[str]:
         if path.suffix not in {".py", ".ipynb", ".md", ".txt"}:
             continue
         text = path.read_text(errors="replace")
-        for marker in (stubs.BEGIN, stubs.END, "### BEGIN HIDDEN TESTS"):
-            if marker in text:
-                problems.append(f"{rel}: still contains {marker!r}")
+        for marker in sorted(_marker_lines(text)):
+            problems.append(f"{rel}: still contains {marker!r}")
         if path.suffix == ".py" and (source / rel).exists():
             shown = {line.strip() for line in text.splitlines()}
             leaked = sorted(solution_lines((source / rel).read_text()) & shown)

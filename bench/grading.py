@@ -1,0 +1,167 @@
+"""Grading throughput: a class of 20 with ``--jobs 1`` and ``--jobs 2``, vs bare nbclient.
+
+Only with ``python -m bench --grading`` (minutes). The class is the demo's sample students
+(:func:`grader.demo.sample_class`: reference, untouched release, two with bugs, a cheater)
+repeated to the class size, collected into a fresh course in a temporary directory. Wall
+clock here (the work runs in kernels and worker processes, not in this process).
+
+* ``jobs1`` / ``jobs2``: :func:`grader.autograde.autograde` of the whole class;
+* ``bare``: the same submitted notebooks executed with nbclient (no nbgrader, no secure
+  checker, no gradebook), one distinct submission per sample student. The class repeats the
+  sample students equally often, so the mean over them is the class mean per submission.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import statistics
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Target
+
+SPEEDUP_LIMIT = 1.6
+
+
+def _skipped(reason: str) -> dict[str, Any]:
+    return {"status": "skipped", "reason": reason, "targets": []}
+
+
+def _import_pipeline() -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        import nbclient  # noqa: F401
+        import nbformat  # noqa: F401
+
+        from grader.autograde import autograde
+        from grader.collect import collect
+        from grader.demo import make_sample_submission, sample_class
+        from grader.release import ASSIGNMENT, build_release
+    except Exception as exc:  # the pipeline is still being written, or an extra is missing
+        return None, f"grading pipeline not importable: {type(exc).__name__}: {exc}"
+    return {
+        "autograde": autograde,
+        "collect": collect,
+        "make_sample_submission": make_sample_submission,
+        "sample_class": sample_class,
+        "ASSIGNMENT": ASSIGNMENT,
+        "build_release": build_release,
+    }, None
+
+
+def _make_class(api: dict[str, Any], paths: Any, size: int) -> tuple[list[str], dict[str, str]]:
+    """Collect ``size`` submissions cycling through the sample students.
+
+    Returns the student ids and, per sample student, the id of its first copy.
+    """
+    inbox = paths.root / "bench_inbox"
+    inbox.mkdir(exist_ok=True)
+    samples = api["sample_class"]()
+    sources, first_copy = [], {}
+    for i in range(size):
+        who = samples[i % len(samples)]
+        copy = dataclasses.replace(who, student=f"{who.student}{i:02d}")
+        sources.append(api["make_sample_submission"](paths, copy, inbox / copy.student))
+        first_copy.setdefault(who.student, copy.student)
+    results = api["collect"](paths, sources)
+    bad = [f"{r.student}: {r.error}" for r in results if not getattr(r, "ok", True)]
+    if bad:
+        raise RuntimeError("collect rejected sample submissions: " + "; ".join(bad))
+    return [r.student for r in results], first_copy
+
+
+def _bare_execute(submission: Path, timeout: int) -> dict[str, Any]:
+    """Execute every notebook of a copy of ``submission`` with nbclient; errors allowed."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    per_notebook: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-bare-") as tmp:
+        work = Path(tmp) / "work"
+        shutil.copytree(submission, work)
+        for nb_path in sorted(work.glob("*.ipynb")):
+            nb = nbformat.read(nb_path, as_version=4)
+            client = NotebookClient(
+                nb,
+                timeout=timeout,
+                kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
+                allow_errors=True,
+                resources={"metadata": {"path": str(work)}},
+            )
+            start = time.perf_counter()
+            client.execute()
+            per_notebook[nb_path.name] = time.perf_counter() - start
+    return {"seconds": sum(per_notebook.values()), "notebooks": per_notebook}
+
+
+def run(*, class_size: int = 20, log=print) -> dict[str, Any]:
+    api, reason = _import_pipeline()
+    if api is None:
+        return _skipped(reason or "grading pipeline not importable")
+    from grader.release import CELL_TIMEOUT_S
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    try:
+        log(f"  grading: release + a class of {class_size} in {tmp} ...")
+        paths = api["build_release"](tmp / "course")
+        students, first_copy = _make_class(api, paths, class_size)
+
+        log(f"  grading: bare nbclient on {len(first_copy)} distinct submissions ...")
+        bare = {
+            sample: _bare_execute(
+                paths.submitted / student / api["ASSIGNMENT"], CELL_TIMEOUT_S
+            )
+            for sample, student in first_copy.items()
+        }
+        bare_mean = statistics.mean(b["seconds"] for b in bare.values())
+
+        runs: dict[str, float] = {}
+        scores: dict[str, dict[str, float]] = {}
+        # --jobs 2 first, then --jobs 1: any warm file cache favours --jobs 1, the baseline.
+        for jobs in (2, 1):
+            log(f"  grading: autograde --jobs {jobs} ({class_size} submissions) ...")
+            start = time.perf_counter()
+            results = api["autograde"](paths.root, jobs=jobs, progress=False)
+            runs[f"jobs{jobs}"] = time.perf_counter() - start
+            scores[f"jobs{jobs}"] = {r.student: r.score for r in results}
+        n = len(students)
+        per_sub = {k: v / n for k, v in runs.items()}
+        speedup = runs["jobs1"] / runs["jobs2"]
+        ratios = {
+            "jobs1_over_jobs2": speedup,
+            "jobs1_over_bare": per_sub["jobs1"] / bare_mean,
+            "jobs2_over_bare": per_sub["jobs2"] / bare_mean,
+        }
+        targets = [
+            Target(
+                f"grading speed-up --jobs 2 vs --jobs 1 (class of {n})",
+                "grading",
+                speedup,
+                ">=",
+                SPEEDUP_LIMIT,
+            )
+        ]
+        return {
+            "status": "ok",
+            "class_size": n,
+            "seconds_total": runs,
+            "seconds_per_submission": {**per_sub, "bare": bare_mean},
+            "bare": bare,
+            "ratios": ratios,
+            "scores_agree": scores["jobs1"] == scores["jobs2"],
+            "targets": [t.as_dict() for t in targets],
+            "notes": [
+                "wall clock; bare = nbclient on one copy of each sample student's submission",
+                "ratios measured in this process, one run each (minutes per run)",
+            ],
+        }
+    except Exception as exc:
+        return _skipped(
+            f"grading pipeline failed: {type(exc).__name__}: {exc}\n"
+            + traceback.format_exc(limit=6)
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
