@@ -104,6 +104,10 @@ def clock_name() -> str:
     return _clock[0]
 
 
+#: A call shorter than this (seconds) is repeated inside its sample; 0 in ``--quick`` mode.
+MIN_SAMPLE = [0.02]
+
+
 def _time_call(fn: Callable[[], Any], inner: int) -> float:
     clock = CLOCKS[_clock[0]]
     start = clock()
@@ -116,7 +120,7 @@ def interleaved(
     contenders: dict[str, Callable[[], Any]],
     repeats: int,
     *,
-    min_sample: float = 0.02,
+    min_sample: float | None = None,
     budget: float | None = None,
     min_repeats: int = 3,
     warmup_round: bool = True,
@@ -130,8 +134,10 @@ def interleaved(
     warm-up. After ``min_repeats`` rounds, stop
     early once ``budget`` seconds have been spent.
     """
+    if min_sample is None:
+        min_sample = MIN_SAMPLE[0]
     gc_was_enabled = gc.isenabled()
-    gc.collect()
+    gc.collect(1)  # a full collection costs ~0.3 s with torch loaded
     gc.disable()
     try:
         inner: dict[str, int] = {}

@@ -48,6 +48,8 @@ class StudentResult:
     disagreements: list[str] = field(default_factory=list)
     score: float = 0.0
     max_score: float = 0.0
+    #: Points of written answers that wait for a human in formgrader.
+    manual_pending: float = 0.0
 
 
 def _snapshot_gradebook(paths: CoursePaths, dst: Path) -> None:
@@ -214,6 +216,9 @@ def merge_job(paths: CoursePaths, job: dict) -> StudentResult:
         gb.db.commit()
         submission = gb.find_submission(ASSIGNMENT, student)
         result.score, result.max_score = submission.score, submission.max_score
+        result.manual_pending = sum(
+            g.max_score for nb in submission.notebooks for g in nb.grades if g.needs_manual_grade
+        )
     shutil.rmtree(scratch.root, ignore_errors=True)
     return result
 

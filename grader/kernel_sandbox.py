@@ -76,6 +76,7 @@ def kernel_command(
         ro.append(sys.prefix)  # the venv itself (pyvenv.cfg, bin/python)
     for path in ro:
         cmd += ["--ro-bind", path, path]
+    cmd += ["--ro-bind-try", "/etc/fonts", "/etc/fonts"]  # matplotlib text, nothing secret
     for path in (conn_dir, cwd):
         cmd += ["--bind", path, path]
     cmd += ["--remount-ro", "/", "--unshare-all",
@@ -126,6 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     # Extra arguments come from nbgrader's Execute.extra_arguments (trusted config).
     command = kernel_command(argv[0], os.getcwd(), bwrap, argv[1:])
     _set_limits()
+    # The kernel's own console chatter goes to a log beside its connection file, not into
+    # the grader's terminal (cell outputs travel over the ipc sockets, unaffected).
+    log = os.open(os.path.splitext(argv[0])[0] + ".log",
+                  os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
     # exec: the kernel manager's process *is* bwrap, so killing it kills the kernel.
     os.execv(command[0], command)
     return 0  # not reached

@@ -58,6 +58,8 @@ def print_score_table(results, file=sys.stdout) -> None:
         lib_score = sum(f["score"] for f in functions.values())
         lib_max = sum(f["max"] for f in functions.values())
         status = "" if r.notebooks_ok else "  [notebooks could not be graded]"
+        if r.manual_pending:
+            status += f"  [+{r.manual_pending:g} to grade by hand]"
         missing = f"; lost: {', '.join(failed)}" if failed else ""
         print(
             f"{r.student:<22}{r.score:>7.1f}/{r.max_score:<6.1f}  "

@@ -47,6 +47,7 @@ SHIPPED_GRADER_MODULES = (
     "expected.py",
     "cli.py",
     "__main__.py",
+    "stubs.py",
 )
 NEVER_SHIPPED = ("hidden_cases.py",)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: Hard upper bound on the server's life: it stops by itself even if the test process dies.
+EXTRA = []
 SERVER_LIFETIME_S = 240
 SERVER_START_TIMEOUT_S = 45
 
@@ -161,7 +163,7 @@ def jupyterlab(root: Path, run_dir: Path, *, attempts: int = 3) -> Iterator[LabS
             f"--LabApp.app_settings_dir={settings_dir}",
             # Bounded life even if nobody stops it (the `timeout` below is the hard bound).
             f"--ServerApp.shutdown_no_activity_timeout={SERVER_LIFETIME_S}",
-            "--MappingKernelManager.cull_idle_timeout=120",
+            "--MappingKernelManager.cull_idle_timeout=120", *EXTRA,
         ]
         if timeout_bin:
             cmd = [timeout_bin, "-k", "10", str(SERVER_LIFETIME_S), *cmd]
@@ -244,7 +246,8 @@ def wait_all_executed(page, timeout_ms: int) -> None:
 def run_all_cells(page) -> None:
     """Run → Run All Cells, through the menu bar as a learner would."""
     page.locator("#jp-menu-panel .lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator('.lm-Menu-item[data-command="notebook:run-all-cells"]').click()
+    label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$"))
+    page.locator(".lm-Menu-item:not(.lm-mod-disabled)").filter(has=label).click()
 
 
 def screenshot(page, directory: Path, name: str) -> Path | None:

@@ -1,0 +1,212 @@
+"""The printed table and the JSON files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:.0f}×"
+    if value >= 10:
+        return f"{value:.1f}×"
+    return f"{value:.2f}×"
+
+
+def _cell(value: float | None, targets: list[dict], name_part: str) -> str:
+    """A ratio followed by the target that applies to it (if any): ``0.75× ≤1.2 PASS``."""
+    text = _fmt(value)
+    for t in targets:
+        if name_part in t["name"]:
+            sign = "≤" if t["op"] == "<=" else "≥"
+            verdict = {True: "PASS", False: "MISS", None: "n/a"}[t["passed"]]
+            text += f" {sign}{t['limit']:g} {verdict}"
+    return text
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def conv_table(section: dict[str, Any]) -> str:
+    header = ["conv", "dtype", "pass", "naive*/fast", "im2col/fast", "fast/torch",
+              "fast/GEMM", "im2col/GEMM", "torch/GEMM"]
+    rows = []
+    for r in section["rows"]:
+        s, q, tg = r["shape"], r["ratios"], r["targets"]
+        rows.append(
+            [
+                f"{s['label']} {s['N']}x{s['C']}x{s['H']}x{s['W']} F{s['F']} {s['HH']}x{s['WW']}"
+                + (f" s{s['stride']}" if s["stride"] != 1 else "")
+                + (f" p{s['pad']}" if s["pad"] else ""),
+                r["dtype"],
+                r["pass"],
+                _cell(q["naive_over_fast"], tg, "naive"),
+                _fmt(q["im2col_over_fast"]),
+                _cell(q["fast_over_torch"], tg, "torch"),
+                _cell(q["fast_over_gemm"], tg, "GEMM"),
+                _fmt(q["im2col_over_gemm"]),
+                _fmt(q["torch_over_gemm"]),
+            ]
+        )
+    slices = sorted(
+        {
+            f"{r['shape']['label']}: {r['naive_slice']['N']} of {r['shape']['N']} images"
+            + (
+                f", {r['naive_slice']['F']} of {r['shape']['F']} filters"
+                if r["naive_slice"]["F"] != r["shape"]["F"]
+                else ""
+            )
+            for r in section["rows"]
+        }
+    )
+    foot = [
+        "* naive timed on a slice and scaled linearly to the full shape ("
+        + "; ".join(slices)
+        + ")",
+        "  both = fwd + bwd; GEMM = the bare matrix products of the im2col sizes (the floor)",
+    ]
+    if section.get("torch_skip_reason"):
+        foot.append(f"  torch column skipped: {section['torch_skip_reason']}")
+    return _table(header, rows) + "\n" + "\n".join(foot)
+
+
+def pool_table(section: dict[str, Any]) -> str:
+    header = ["pool 2x2/2", "dtype", "pass", "naive*/fast", "fast/torch"]
+    rows = []
+    for r in section["rows"]:
+        rows.append(
+            [
+                f"{r['kind']} {'x'.join(map(str, r['shape']))}",
+                r["dtype"],
+                r["pass"],
+                _fmt(r["ratios"]["naive_over_fast"]),
+                _cell(r["ratios"]["fast_over_torch"], r["targets"], "torch"),
+            ]
+        )
+    n = section["rows"][0]["naive_slice"]["N"] if section["rows"] else 0
+    tie = section.get("tie_rule", {})
+    foot = [
+        f"* naive timed on {n} images and scaled per image",
+        "  tie rule (gradient to the first maximum only): fast == naive on tied windows: "
+        f"{tie.get('fast_equals_naive_on_ties')}, one input per window: "
+        f"{tie.get('one_input_per_window')}, fast == torch: "
+        f"{tie.get('fast_equals_torch_on_ties', 'n/a')}",
+    ]
+    if section.get("torch_skip_reason"):
+        foot.append(f"  torch column skipped: {section['torch_skip_reason']}")
+    return _table(header, rows) + "\n" + "\n".join(foot)
+
+
+def train_table(section: dict[str, Any]) -> str:
+    q = section["ratios"]
+    mem = section["memory"]
+    est = mem["estimate"]
+    header = ["train (1 epoch, digits)", "library/torch", "peak/estimate"]
+    rows = [
+        [
+            f"ThreeLayerConvNet, {section['steps']} steps of {section['config']['batch_size']}",
+            _fmt(q["library_over_torch"]),
+            _cell(q["peak_over_estimate"], section["targets"], "memory"),
+        ]
+    ]
+    foot = [
+        "  peak = tracemalloc peak over one epoch (Solver + end-of-epoch accuracy checks); "
+        + (
+            f"estimate = memory_estimate({section['config']['batch_size']}), a lower bound"
+            if est
+            else "no memory_estimate on ThreeLayerConvNet"
+        )
+    ]
+    if section.get("torch_skip_reason"):
+        foot.append(f"  torch column skipped: {section['torch_skip_reason']}")
+    return _table(header, rows) + "\n" + "\n".join(foot)
+
+
+def grading_table(section: dict[str, Any]) -> str:
+    if section["status"] != "ok":
+        return f"grading: SKIPPED: {section['reason'].splitlines()[0]}"
+    q, per = section["ratios"], section["seconds_per_submission"]
+    header = ["grading (class of %d)" % section["class_size"], "jobs1/jobs2",
+              "jobs1/bare", "jobs2/bare"]
+    rows = [
+        [
+            "autograde vs bare nbclient",
+            _cell(q["jobs1_over_jobs2"], section["targets"], "speed-up"),
+            _fmt(q["jobs1_over_bare"]),
+            _fmt(q["jobs2_over_bare"]),
+        ]
+    ]
+    foot = [
+        f"  seconds per submission: --jobs 1 {per['jobs1']:.1f}, --jobs 2 {per['jobs2']:.1f}, "
+        f"bare nbclient {per['bare']:.1f} (wall clock); scores identical: "
+        f"{section['scores_agree']}"
+    ]
+    return _table(header, rows) + "\n" + "\n".join(foot)
+
+
+TABLES = {"conv": conv_table, "pool": pool_table, "train": train_table, "grading": grading_table}
+
+
+def render(result: dict[str, Any]) -> str:
+    env = result["environment"]
+    blas = env.get("blas") or {}
+    forced = env.get("env", {}).get("OPENBLAS_CORETYPE")
+    lines = [
+        "cs231n bench: every figure is a ratio of two times measured in this process",
+        f"  clock: {result['settings']['clock']} time, one thread; medians of up to "
+        f"{result['settings']['repeats']} interleaved rounds",
+        f"  numpy {env['numpy']} + {blas.get('library')} {blas.get('version')} kernel "
+        f"{blas.get('kernel')}"
+        + (f" (OPENBLAS_CORETYPE={forced} forced)" if forced else "")
+        + f", {blas.get('threads')} thread",
+        f"  torch {env.get('torch') or 'not installed'}"
+        + (
+            f" ({env.get('torch_cpu_capability')}, threads {env.get('torch_num_threads')})"
+            if env.get("torch")
+            else ""
+        ),
+        f"  cpu {env['cpu']} x{env['cpu_count']}, load average {env['load_average']}",
+        "",
+    ]
+    for name, section in result["sections"].items():
+        if section.get("status") != "ok":
+            lines += [f"{name}: SKIPPED: {section.get('reason', '').splitlines()[0]}", ""]
+            continue
+        lines += [TABLES[name](section), ""]
+    targets = result["targets"]
+    passed = sum(t["passed"] is True for t in targets)
+    missed = [t for t in targets if t["passed"] is False]
+    unknown = [t for t in targets if t["passed"] is None]
+    lines.append(
+        f"targets: {passed} PASS, {len(missed)} MISS, {len(unknown)} n/a (of {len(targets)})"
+    )
+    for t in missed + ([] if result["settings"].get("quick") else unknown):
+        sign = "≤" if t["op"] == "<=" else "≥"
+        verdict = "MISS" if t["passed"] is False else "n/a"
+        measured = "—" if t["measured"] is None else f"{t['measured']:.3g}"
+        lines.append(f"  {verdict}: {t['name']} = {measured} (want {sign}{t['limit']:g})"
+                     + (f"; {t['note']}" if t.get("note") else ""))
+    return "\n".join(lines)
+
+
+def write(result: dict[str, Any], out_dir: Path | None = None) -> tuple[Path, Path]:
+    """``<out>/<UTC timestamp>.json`` and ``<out>/latest.json``; returns both paths."""
+    out = Path(out_dir) if out_dir is not None else RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    text = json.dumps(result, indent=1, sort_keys=False, default=str) + "\n"
+    path = out / f"{stamp}.json"
+    path.write_text(text)
+    latest = out / "latest.json"
+    latest.write_text(text)
+    return path, latest
