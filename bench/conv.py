@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.harness import Target, Timing, interleaved, load_torch, paired_ratio, summed
+from bench.harness import Target, interleaved, load_torch, paired_ratio, summed
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,10 @@ class ConvShape:
 
     def describe(self) -> str:
         s = f"N={self.N} C={self.C} {self.H}x{self.W} F={self.F} {self.K}x{self.K}"
-        return s + (f" s{self.stride}" if self.stride != 1 else "") + (
-            f" p{self.pad}" if self.pad else ""
+        return (
+            s
+            + (f" s{self.stride}" if self.stride != 1 else "")
+            + (f" p{self.pad}" if self.pad else "")
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -175,9 +177,7 @@ def run(
             contenders.update(c)
             contenders.update(_gemm_contenders(shape, x, w))
             checks = {
-                "im2col_matches_fast": bool(
-                    np.allclose(out_im2col, out_fast, rtol=1e-4, atol=1e-4)
-                )
+                "im2col_matches_fast": bool(np.allclose(out_im2col, out_fast, rtol=1e-4, atol=1e-4))
             }
             if torch is not None:
                 c, out_torch = _torch_contenders(torch, shape, x, w, b, dout)
@@ -208,8 +208,10 @@ def run(
                     timings[f"{impl}.both"] = summed(timings[f"{impl}.fwd"], timings[f"{impl}.bwd"])
 
             for pass_ in PASSES:
-                t = {impl: timings.get(f"{impl}.{pass_}") for impl in
-                     ("naive", "im2col", "fast", "torch", "gemm")}
+                t = {
+                    impl: timings.get(f"{impl}.{pass_}")
+                    for impl in ("naive", "im2col", "fast", "torch", "gemm")
+                }
                 fast = t["fast"]
                 ratios = {
                     # naive and fast ran in different rounds: ratio of medians.

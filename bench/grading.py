@@ -111,9 +111,7 @@ def run(*, class_size: int = 20, log=print) -> dict[str, Any]:
 
         log(f"  grading: bare nbclient on {len(first_copy)} distinct submissions ...")
         bare = {
-            sample: _bare_execute(
-                paths.submitted / student / api["ASSIGNMENT"], CELL_TIMEOUT_S
-            )
+            sample: _bare_execute(paths.submitted / student / api["ASSIGNMENT"], CELL_TIMEOUT_S)
             for sample, student in first_copy.items()
         }
         bare_mean = statistics.mean(b["seconds"] for b in bare.values())

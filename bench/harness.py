@@ -191,6 +191,8 @@ class Target:
     limit: float
     passed: bool | None = field(init=False)
     note: str = ""
+    #: ``issue``: a target of the performance issue; ``check``: a consistency check of ours.
+    kind: str = "issue"
 
     def __post_init__(self) -> None:
         if self.measured is None or not math.isfinite(self.measured):

@@ -34,9 +34,7 @@ def _tie_rule_checks(torch) -> dict[str, Any]:
     dx_fast = max_pool_backward_fast(dout, cache_f)
     dx_naive = max_pool_backward_naive(dout, cache_n)
     checks: dict[str, Any] = {
-        "tied_windows": int(
-            np.sum((x.reshape(3, 4, 4, 2, 4, 2) == 0).all(axis=(3, 5)))
-        ),
+        "tied_windows": int(np.sum((x.reshape(3, 4, 4, 2, 4, 2) == 0).all(axis=(3, 5)))),
         "fast_equals_naive_on_ties": bool(np.array_equal(dx_fast, dx_naive)),
         # The gradient of each window reaches exactly one input: no copies to tied maxima.
         "one_input_per_window": bool(
@@ -94,21 +92,16 @@ def run(*, quick: bool = False, repeats: int = 9, budget: float = 8.0, log=print
                 xg = xt.detach().clone().requires_grad_()
                 if kind == "max":
                     _, idx = torch.ops.aten.max_pool2d_with_indices(xt, [2, 2], [2, 2])
-                    contenders["torch.fwd"] = lambda xg=xg: torch.nn.functional.max_pool2d(
-                        xg, 2, 2
-                    )
-                    contenders["torch.bwd"] = (
-                        lambda xt=xt, dt=dt, idx=idx: torch.ops.aten.max_pool2d_with_indices_backward(
-                            dt, xt, [2, 2], [2, 2], [0, 0], [1, 1], False, idx
-                        )
+                    contenders["torch.fwd"] = lambda xg=xg: torch.nn.functional.max_pool2d(xg, 2, 2)
+                    backward = torch.ops.aten.max_pool2d_with_indices_backward
+                    contenders["torch.bwd"] = lambda xt=xt, dt=dt, idx=idx, f=backward: f(
+                        dt, xt, [2, 2], [2, 2], [0, 0], [1, 1], False, idx
                     )
                     ref = torch.nn.functional.max_pool2d(xt, 2, 2).numpy()
                 else:
-                    contenders["torch.fwd"] = lambda xg=xg: torch.nn.functional.avg_pool2d(
-                        xg, 2, 2
-                    )
-                    contenders["torch.bwd"] = (
-                        lambda xt=xt, dt=dt: torch.ops.aten.avg_pool2d_backward(
+                    contenders["torch.fwd"] = lambda xg=xg: torch.nn.functional.avg_pool2d(xg, 2, 2)
+                    contenders["torch.bwd"] = lambda xt=xt, dt=dt: (
+                        torch.ops.aten.avg_pool2d_backward(
                             dt, xt, [2, 2], [2, 2], [0, 0], False, True, None
                         )
                     )

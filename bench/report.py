@@ -38,8 +38,17 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def conv_table(section: dict[str, Any]) -> str:
-    header = ["conv", "dtype", "pass", "naive*/fast", "im2col/fast", "fast/torch",
-              "fast/GEMM", "im2col/GEMM", "torch/GEMM"]
+    header = [
+        "conv",
+        "dtype",
+        "pass",
+        "naive*/fast",
+        "im2col/fast",
+        "fast/torch",
+        "fast/GEMM",
+        "im2col/GEMM",
+        "torch/GEMM",
+    ]
     rows = []
     for r in section["rows"]:
         s, q, tg = r["shape"], r["ratios"], r["targets"]
@@ -136,8 +145,12 @@ def grading_table(section: dict[str, Any]) -> str:
     if section["status"] != "ok":
         return f"grading: SKIPPED: {section['reason'].splitlines()[0]}"
     q, per = section["ratios"], section["seconds_per_submission"]
-    header = ["grading (class of %d)" % section["class_size"], "jobs1/jobs2",
-              "jobs1/bare", "jobs2/bare"]
+    header = [
+        f"grading (class of {section['class_size']})",
+        "jobs1/jobs2",
+        "jobs1/bare",
+        "jobs2/bare",
+    ]
     rows = [
         [
             "autograde vs bare nbclient",
@@ -176,26 +189,38 @@ def render(result: dict[str, Any]) -> str:
             else ""
         ),
         f"  cpu {env['cpu']} x{env['cpu_count']}, load average {env['load_average']}",
-        "",
     ]
+    if forced and "avx512f" in env.get("cpu_flags", []) and "avx512" not in forced.lower():
+        lines.append(
+            f"  note: OPENBLAS_CORETYPE={forced} makes OpenBLAS use AVX2 kernels on this AVX-512 "
+            "CPU (NumPy's GEMM is slower than the hardware allows; torch/MKL is not affected)"
+        )
+    lines.append("")
     for name, section in result["sections"].items():
         if section.get("status") != "ok":
             lines += [f"{name}: SKIPPED: {section.get('reason', '').splitlines()[0]}", ""]
             continue
         lines += [TABLES[name](section), ""]
-    targets = result["targets"]
-    passed = sum(t["passed"] is True for t in targets)
-    missed = [t for t in targets if t["passed"] is False]
-    unknown = [t for t in targets if t["passed"] is None]
-    lines.append(
-        f"targets: {passed} PASS, {len(missed)} MISS, {len(unknown)} n/a (of {len(targets)})"
-    )
-    for t in missed + ([] if result["settings"].get("quick") else unknown):
+    shown: list[dict] = []
+    for kind, title in (("issue", "targets (issue)"), ("check", "checks")):
+        targets = [t for t in result["targets"] if t.get("kind", "issue") == kind]
+        if not targets:
+            continue
+        passed = sum(t["passed"] is True for t in targets)
+        missed = [t for t in targets if t["passed"] is False]
+        unknown = [t for t in targets if t["passed"] is None]
+        lines.append(
+            f"{title}: {passed} PASS, {len(missed)} MISS, {len(unknown)} n/a (of {len(targets)})"
+        )
+        shown += missed + ([] if result["settings"].get("quick") else unknown)
+    for t in shown:
         sign = "≤" if t["op"] == "<=" else "≥"
         verdict = "MISS" if t["passed"] is False else "n/a"
         measured = "—" if t["measured"] is None else f"{t['measured']:.3g}"
-        lines.append(f"  {verdict}: {t['name']} = {measured} (want {sign}{t['limit']:g})"
-                     + (f"; {t['note']}" if t.get("note") else ""))
+        lines.append(
+            f"  {verdict}: {t['name']} = {measured} (want {sign}{t['limit']:g})"
+            + (f"; {t['note']}" if t.get("note") else "")
+        )
     return "\n".join(lines)
 
 
@@ -210,3 +235,42 @@ def write(result: dict[str, Any], out_dir: Path | None = None) -> tuple[Path, Pa
     latest = out / "latest.json"
     latest.write_text(text)
     return path, latest
+
+
+def flatten_ratios(result: dict[str, Any]) -> dict[str, float]:
+    """Every ratio of a result file under a stable key, e.g. ``conv/A/float64/both/...``."""
+    flat: dict[str, float] = {}
+    for name, section in result.get("sections", {}).items():
+        if section.get("status") != "ok":
+            continue
+        for row in section.get("rows", []):
+            label = row["shape"]["label"] if isinstance(row["shape"], dict) else row["kind"]
+            prefix = f"{name}/{label}/{row['dtype']}/{row['pass']}"
+            for key, value in row["ratios"].items():
+                if value is not None:
+                    flat[f"{prefix}/{key}"] = value
+        if "rows" not in section:
+            for key, value in section.get("ratios", {}).items():
+                if value is not None:
+                    flat[f"{name}/{key}"] = value
+    return flat
+
+
+def diff(old_path: Path, new_path: Path, threshold: float = 0.1) -> str:
+    """The ratios that moved by more than ``threshold`` (relative) between two result files."""
+    old = json.loads(Path(old_path).read_text())
+    new = json.loads(Path(new_path).read_text())
+    a, b = flatten_ratios(old), flatten_ratios(new)
+    rows = []
+    for key in sorted(a.keys() & b.keys()):
+        change = b[key] / a[key] - 1
+        if abs(change) > threshold:
+            rows.append([key, _fmt(a[key]), _fmt(b[key]), f"{change:+.0%}"])
+    head = (
+        f"{old_path} ({old['environment'].get('git_commit', '?')[:10]}) -> "
+        f"{new_path} ({new['environment'].get('git_commit', '?')[:10]}): "
+        f"{len(rows)} of {len(a.keys() & b.keys())} ratios moved by more than {threshold:.0%}"
+    )
+    if not rows:
+        return head
+    return head + "\n" + _table(["ratio", "old", "new", "change"], rows)

@@ -13,7 +13,7 @@ from typing import Any
 
 from bench import SCHEMA
 from bench.harness import MIN_SAMPLE, clock_name, environment, set_clock, single_thread
-from bench.report import render, write
+from bench.report import diff, render, write
 
 DEFAULT_SECTIONS = ("conv", "pool", "train")
 ALL_SECTIONS = (*DEFAULT_SECTIONS, "grading")
@@ -22,8 +22,7 @@ ALL_SECTIONS = (*DEFAULT_SECTIONS, "grading")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Speed ratios of cs231n_lib (one thread, one process); JSON in "
-        "bench/results/.",
+        description="Speed ratios of cs231n_lib (one thread, one process); JSON in bench/results/.",
     )
     p.add_argument("--quick", action="store_true", help="tiny shapes, few repeats (smoke test)")
     p.add_argument(
@@ -44,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, default=None, help="results directory")
     p.add_argument("--no-write", action="store_true", help="print only, write no JSON")
+    p.add_argument(
+        "--diff",
+        nargs=2,
+        type=Path,
+        metavar=("OLD", "NEW"),
+        help="compare two result files (ratios that moved by more than 10%%); runs nothing",
+    )
     p.add_argument(
         "--strict", action="store_true", help="exit 1 when a target is missed (default 0)"
     )
@@ -70,8 +76,7 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
         from bench import conv
 
         repeats = args.repeats or (2 if quick else 7)
-        return conv.run(quick=quick, repeats=repeats, naive_repeats=1 if quick else 3,
-                        log=_log)
+        return conv.run(quick=quick, repeats=repeats, naive_repeats=1 if quick else 3, log=_log)
     if name == "pool":
         from bench import pooling
 
@@ -89,6 +94,9 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.diff:
+        print(diff(*args.diff))
+        return 0
     sections = _sections(args)
     previous = clock_name(), MIN_SAMPLE[0]
     set_clock(args.clock)
@@ -119,8 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 except Exception as exc:  # one broken section must not lose the others
                     section = {
                         "status": "error",
-                        "reason": f"{type(exc).__name__}: {exc}\n"
-                        + traceback.format_exc(limit=8),
+                        "reason": f"{type(exc).__name__}: {exc}\n" + traceback.format_exc(limit=8),
                         "targets": [],
                     }
                 section["wall_seconds"] = round(time.perf_counter() - t0, 2)

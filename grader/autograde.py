@@ -23,6 +23,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,7 +178,10 @@ def merge_job(paths: CoursePaths, job: dict) -> StudentResult:
         graded_dst.mkdir()
     (graded_dst / LIBRARY_REPORT).write_text(json.dumps(library, indent=2, sort_keys=True))
 
-    with Gradebook(f"sqlite:///{paths.gradebook}") as gb:
+    with Gradebook(f"sqlite:///{paths.gradebook}") as gb, warnings.catch_warnings():
+        # nbgrader's own add_submission trips SQLAlchemy's autoflush warnings; harmless.
+        warnings.filterwarnings("ignore", module="nbgrader.api")
+        warnings.filterwarnings("ignore", message=".*not in session.*")
         gb.update_or_create_student(student)
         try:
             gb.remove_submission(ASSIGNMENT, student)

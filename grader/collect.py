@@ -14,6 +14,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -61,11 +62,21 @@ def _safe_relpath(name: str) -> PurePosixPath:
     return path
 
 
+#: Folders that belong to the assignment itself: never stripped as a wrapper.
+ASSIGNMENT_FOLDERS = {"cs231n_lib", "grader"}
+#: Debris of desktop zip tools, dropped before anything else.
+JUNK = {"__MACOSX", ".DS_Store", "Thumbs.db", "__pycache__", ".ipynb_checkpoints"}
+
+
+def _is_junk(path: PurePosixPath) -> bool:
+    return any(part in JUNK for part in path.parts)
+
+
 def _strip_common_root(names: list[PurePosixPath]) -> list[PurePosixPath]:
     """Drop wrapper folders (``alice/convnets/...``) down to where the assignment starts."""
     while names and all(len(n.parts) > 1 for n in names):
         first = names[0].parts[0]
-        if any(n.parts[0] != first for n in names):
+        if first in ASSIGNMENT_FOLDERS or any(n.parts[0] != first for n in names):
             break
         if any(n.suffix == ".ipynb" and len(n.parts) == 1 for n in names):
             break
@@ -88,13 +99,17 @@ def _extract_zip(archive: Path, dest: Path) -> int:
     except zipfile.BadZipFile as exc:
         raise SubmissionRejected(f"{archive.name}: not a zip file ({exc})") from exc
     with zf:
-        infos = [i for i in zf.infolist() if not i.is_dir()]
+        infos = [
+            i for i in zf.infolist()
+            if not i.is_dir() and not _is_junk(PurePosixPath(i.filename.replace("\\", "/")))
+        ]
         total = 0
         for count, info in enumerate(infos, 1):
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise SubmissionRejected(f"{info.filename}: symlinks are not accepted")
-            if mode and not stat.S_ISREG(mode):
+            # Python's writestr stores permission bits without a type: that is a file too.
+            if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
                 raise SubmissionRejected(f"{info.filename}: not a regular file")
             _safe_relpath(info.filename)
             total += info.file_size
@@ -119,6 +134,8 @@ def _copy_dir(src: Path, dest: Path) -> int:
     total = 0
     for path in sorted(src.rglob("*")):
         rel = PurePosixPath(path.relative_to(src).as_posix())
+        if _is_junk(rel) and not path.is_symlink():
+            continue
         if path.is_symlink():
             raise SubmissionRejected(f"{rel}: symlinks are not accepted")
         if path.is_dir():
@@ -150,7 +167,14 @@ def collect_one(paths: CoursePaths, source: Path) -> Collected:
             if source.is_dir() and not source.is_symlink():
                 count = _copy_dir(source, staged)
             elif source.is_file() and source.suffix == ".zip":
-                count = _extract_zip(source, staged)
+                try:
+                    count = _extract_zip(source, staged)
+                except SubmissionRejected:
+                    raise
+                except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, zlib.error,
+                        NotImplementedError, RuntimeError, OSError, ValueError) as exc:
+                    # corrupt CRC, encrypted entries, a file and a folder of one name, ...
+                    raise SubmissionRejected(f"{source.name}: corrupt zip ({exc})") from exc
             else:
                 raise SubmissionRejected(f"{source}: not a .zip file or a directory")
             if count == 0:

@@ -1,6 +1,9 @@
 """Smoke test of ``python -m bench``: the harness runs end to end in ``--quick`` mode (tiny
 shapes, few repeats) and writes JSON of the documented shape. No timing is asserted: the
-figures themselves are what ``make bench`` is for."""
+figures themselves are what ``make bench`` is for.
+
+Marked slow (CONTRIBUTING: over ~3 s): the subprocess imports torch and scikit-learn, which
+alone takes a few seconds; the measuring itself is well under a second in ``--quick`` mode."""
 
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
 
 
 def _number_or_none(value) -> bool:
@@ -61,10 +66,7 @@ def test_conv_section(quick_run) -> None:
     assert conv["status"] == "ok"
     combos = {(r["shape"]["label"], r["dtype"], r["pass"]) for r in conv["rows"]}
     assert combos == {
-        (s, d, p)
-        for s in "ABC"
-        for d in ("float64", "float32")
-        for p in ("fwd", "bwd", "both")
+        (s, d, p) for s in "ABC" for d in ("float64", "float32") for p in ("fwd", "bwd", "both")
     }
     for row in conv["rows"]:
         assert set(row["seconds"]) == {"naive", "im2col", "fast", "torch", "gemm"}
@@ -100,6 +102,16 @@ def test_targets_listed_but_not_judged_in_quick_mode(quick_run) -> None:
     assert any("max pool" in n for n in names)
     assert all(t["passed"] is None for t in result["targets"])
     for t in result["targets"]:
-        assert set(t) == {"name", "section", "measured", "op", "limit", "passed", "note"}
+        assert set(t) == {
+            "name",
+            "section",
+            "measured",
+            "op",
+            "limit",
+            "passed",
+            "note",
+            "kind",
+        }
+        assert t["kind"] in ("issue", "check")
         assert t["op"] in ("<=", ">=")
     assert "every figure is a ratio" in stdout

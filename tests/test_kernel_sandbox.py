@@ -404,11 +404,6 @@ def test_matplotlib_figure_renders_as_png(bwrap, run):
     assert base64.b64decode(pngs[0])[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "grader/kernel_sandbox.py kernel_command binds /usr but not /etc/fonts: matplotlib's first "
-    "font scan runs fc-list, which prints 'Fontconfig error: Cannot load default config file' "
-    "to the cell's stderr, and nbgrader scores any grade cell with stderr 0; fix: add "
-    "['--ro-bind-try', '/etc/fonts', '/etc/fonts'] before '--remount-ro'"))
 @pytest.mark.slow
 @pytest.mark.sandbox
 def test_first_figure_writes_nothing_to_stderr(bwrap, run):

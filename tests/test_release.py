@@ -1,0 +1,122 @@
+"""The release builder: a standard nbgrader course whose student release gives nothing away."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+from grader import hidden_cases, registry
+from grader.release import (
+    NEVER_SHIPPED,
+    SHIPPED_GRADER_MODULES,
+    build_release,
+    leaks,
+    solution_lines,
+    student_edited_modules,
+)
+from grader.stubs import BEGIN
+
+pytestmark = pytest.mark.xdist_group("release")
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    return build_release(tmp_path_factory.mktemp("course") / "course")
+
+
+def test_course_is_a_standard_nbgrader_layout(course):
+    assert course.config.exists() and course.gradebook.exists()
+    notebooks = sorted(p.name for p in course.release.glob("*.ipynb"))
+    assert notebooks == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert (course.release / "cs231n_lib" / "conv_naive.py").exists()
+    assert (course.release / "grader" / "data" / "visible_expected.npz").exists()
+
+
+def test_every_learner_module_is_excluded_from_overwriting(course):
+    """nbgrader #940: a module missing here is graded from the instructor's copy."""
+    text = course.config.read_text()
+    edited = student_edited_modules()
+    assert "cs231n_lib/conv_naive.py" in edited and "cs231n_lib/pooling.py" in edited
+    for rel in edited:
+        assert repr(rel) in text
+    for path in (course.release / "cs231n_lib").glob("*.py"):
+        source = (ROOT / "cs231n_lib" / path.name).read_text()
+        if any(line.strip() == BEGIN for line in source.splitlines()):
+            assert f"cs231n_lib/{path.name}" in edited
+
+
+def test_release_holds_no_solution_and_no_hidden_case(course):
+    assert leaks(course.release, course.source) == []
+    shipped = {p.name for p in (course.release / "grader").glob("*.py")}
+    assert shipped <= set(SHIPPED_GRADER_MODULES)
+    assert not any((course.release / "grader" / name).exists() for name in NEVER_SHIPPED)
+    assert not (course.release / "grader" / "mutants").exists()
+    # no solution line of any module survives
+    for path in (ROOT / "cs231n_lib").glob("*.py"):
+        released = (course.release / "cs231n_lib" / path.name).read_text()
+        shown = {line.strip() for line in released.splitlines()}
+        assert not solution_lines(path.read_text()) & shown, path.name
+    # the hidden parameters appear nowhere in the release (only in the source notebooks' tests)
+    secrets = [repr(hidden_cases.SALT)] if hasattr(hidden_cases, "SALT") else []
+    blob = "".join(
+        p.read_text(errors="replace") for p in course.release.rglob("*") if p.is_file()
+        and p.suffix in {".py", ".ipynb"}
+    )
+    for secret in secrets:
+        assert secret not in blob
+
+
+def test_release_notebooks_have_no_solutions_or_hidden_tests(course):
+    for nb_path in course.release.glob("*.ipynb"):
+        nb = json.loads(nb_path.read_text())
+        for cell in nb["cells"]:
+            src = "".join(cell["source"])
+            assert "### BEGIN SOLUTION" not in src, nb_path.name
+            assert "### BEGIN HIDDEN TESTS" not in src, nb_path.name
+
+
+def test_stub_raises_not_implemented_naming_the_notebook(course):
+    code = (
+        "import numpy as np\n"
+        "from cs231n_lib.conv_naive import conv_forward_naive\n"
+        "x = np.zeros((1, 1, 5, 5)); w = np.zeros((1, 1, 3, 3)); b = np.zeros(1)\n"
+        "try:\n"
+        "    conv_forward_naive(x, w, b, {'stride': 1, 'pad': 0})\n"
+        "except NotImplementedError as exc:\n"
+        "    print('STUB', exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=course.release, capture_output=True,
+                         text=True, timeout=60)
+    assert "STUB conv_forward_naive: not written yet; see 03_parameter_sharing" in out.stdout
+
+
+def test_check_command_works_in_the_release(course):
+    out = subprocess.run([sys.executable, "-m", "grader", "check", "conv_output_size"],
+                         cwd=course.release, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr  # a stub fails its checks ...
+    assert "not written yet" in out.stdout  # ... and says why
+    assert "hidden" not in out.stdout.lower() or registry.hidden_available()
+
+
+def test_rebuilding_is_safe(course):
+    again = build_release(course.root)
+    assert leaks(again.release, again.source) == []
+
+
+def test_leak_check_catches_a_planted_solution(course, tmp_path):
+    import shutil
+
+    fake = tmp_path / "release"
+    shutil.copytree(course.release, fake)
+    target = fake / "cs231n_lib" / "conv_naive.py"
+    reference = (course.source / "cs231n_lib" / "conv_naive.py").read_text()
+    target.write_text(reference)
+    (fake / "grader" / "hidden_cases.py").write_text("HIDDEN = {}\n")
+    problems = leaks(fake, course.source)
+    assert any("conv_naive.py: still contains" in p for p in problems)
+    assert any("conv_naive.py: solution line" in p for p in problems)
+    assert any("hidden_cases.py" in p for p in problems)
