@@ -28,7 +28,7 @@ def require(available: bool, what: str) -> None:
     pytest.skip(f"{what} not available on this machine")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def torch():
     """PyTorch as an independent oracle (float64, one thread)."""
     require(importlib.util.find_spec("torch") is not None, "torch (pip install torch==2.13.0)")
@@ -38,7 +38,7 @@ def torch():
     return _torch
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def bwrap() -> str:
     """Path of bubblewrap (apt-get install bubblewrap)."""
     path = shutil.which("bwrap")
@@ -46,7 +46,7 @@ def bwrap() -> str:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def chromium() -> str:
     """Path of Debian's Chromium (apt-get install chromium)."""
     path = shutil.which("chromium")

@@ -307,6 +307,22 @@ def _syllabus() -> dict[str, list[str]]:
             f"96 x {n_alex * n_alex}", f"{n_alex}x{n_alex}x96",
             str([3, 5, 7]), str([3, 3 + 2 * 2, 3 + 2 * 2 + 2 * 4]),
         ],
+        "05_pooling": [
+            f"{_out(224, 2, 2)}x{_out(224, 2, 2)}x64 = {_out(224, 2, 2) ** 2 * 64:,}",
+            f"1/{2 * 2} = {100 // (2 * 2)}%", f"{_out(224, 3, 2)}",
+        ],
+        "06_fc_to_conv": [
+            f"224 / 2^5 = 224 / {2 ** 5} = {224 // 2 ** 5}",
+            f"{_out(12, 7, 1)}x{_out(12, 7, 1)}x1000", f"{_out(12, 7, 1) ** 2} separate",
+        ],
+        "07_architectures": [
+            str([3, 3 + 2, 3 + 2 + 2]), f"{3 * 3 * 3} C^2", f"{7 * 7} C^2",
+            f"{3 * 224 * 224 * 64:,}", f"{ratio_224:.2f}",
+            # published totals (independent of this library): torchvision AlexNet, VGG-16,
+            # ResNet-50, and VGG-16's activation rows as the syllabus sums them
+            "61,100,840", "138,357,544", "15,237,608", "25,557,032",
+        ],
+        "08_training": ["target >= 95%: reached"],
     }
 
 
@@ -319,6 +335,7 @@ TYPED_FORBIDDEN = {
     "02_local_connectivity": [760, 10240],
     "03_parameter_sharing": [290400, 105705600, 34944],
     "04_im2col": [363, 3025],
+    "07_architectures": [138357544, 61100840, 25557032, 15237608, 9633792],
 }
 
 
