@@ -189,7 +189,10 @@ def run(
 
             # Naive: its own rounds, on a slice, scaled linearly to the full shape.
             xs, ws, bs, ds, n, f, scale = _naive_slice(shape, x, w, b, dout)
-            _, naive_cache = conv_forward_naive(xs, ws, bs, param)
+            out_naive, naive_cache = conv_forward_naive(xs, ws, bs, param)
+            checks["naive_matches_fast"] = bool(
+                np.allclose(out_naive, out_fast[:n, :f], rtol=1e-4, atol=1e-4)
+            )
             naive = interleaved(
                 {
                     "naive.fwd": lambda: conv_forward_naive(xs, ws, bs, param),  # noqa: B023

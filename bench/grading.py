@@ -7,18 +7,22 @@ clock here (the work runs in kernels and worker processes, not in this process).
 
 * ``jobs1`` / ``jobs2``: :func:`grader.autograde.autograde` of the whole class;
 * ``bare``: the same submitted notebooks executed with nbclient (no nbgrader, no secure
-  checker, no gradebook), one distinct submission per sample student. The class repeats the
+  checker, no gradebook, no sandbox; one BLAS thread like the graded kernels), one distinct
+  submission per sample student. The class repeats the
   sample students equally often, so the mean over them is the class mean per submission.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import shutil
 import statistics
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +77,31 @@ def _make_class(api: dict[str, Any], paths: Any, size: int) -> tuple[list[str], 
     return [r.student for r in results], first_copy
 
 
+#: The graded kernels run with one BLAS/OpenMP thread (grader.kernel_sandbox); so do the bare.
+KERNEL_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def _kernel_env() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in KERNEL_ENV}
+    os.environ.update(KERNEL_ENV)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _bare_execute(submission: Path, timeout: int) -> dict[str, Any]:
     """Execute every notebook of a copy of ``submission`` with nbclient; errors allowed."""
     import nbformat
     from nbclient import NotebookClient
 
     per_notebook: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-bare-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-bare-") as tmp, _kernel_env():
         work = Path(tmp) / "work"
         shutil.copytree(submission, work)
         for nb_path in sorted(work.glob("*.ipynb")):
