@@ -101,6 +101,7 @@ def _bare_execute(submission: Path, timeout: int) -> dict[str, Any]:
     from nbclient import NotebookClient
 
     per_notebook: dict[str, float] = {}
+    errors = 0
     with tempfile.TemporaryDirectory(prefix="bench-bare-") as tmp, _kernel_env():
         work = Path(tmp) / "work"
         shutil.copytree(submission, work)
@@ -116,7 +117,19 @@ def _bare_execute(submission: Path, timeout: int) -> dict[str, Any]:
             start = time.perf_counter()
             client.execute()
             per_notebook[nb_path.name] = time.perf_counter() - start
-    return {"seconds": sum(per_notebook.values()), "notebooks": per_notebook}
+            errors += sum(
+                out.get("output_type") == "error"
+                for cell in nb.cells
+                for out in cell.get("outputs", [])
+            )
+    slow = [name for name, s in per_notebook.items() if s > 0.8 * timeout]
+    return {
+        "seconds": sum(per_notebook.values()),
+        "notebooks": per_notebook,
+        "error_outputs": errors,
+        # A notebook near the cell timeout is a stall, not execution: the ratio is suspect.
+        "near_timeout": slow,
+    }
 
 
 def run(*, class_size: int = 20, log=print) -> dict[str, Any]:

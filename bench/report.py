@@ -164,6 +164,12 @@ def grading_table(section: dict[str, Any]) -> str:
         f"bare nbclient {per['bare']:.1f} (wall clock); scores identical: "
         f"{section['scores_agree']}"
     ]
+    stalls = {k: b.get("near_timeout") for k, b in section.get("bare", {}).items()}
+    stalls = {k: v for k, v in stalls.items() if v}
+    if stalls:
+        foot.append(
+            f"  WARNING: bare notebooks near the cell timeout (stalls; overhead suspect): {stalls}"
+        )
     return _table(header, rows) + "\n" + "\n".join(foot)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import traceback
@@ -43,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, default=None, help="results directory")
     p.add_argument("--no-write", action="store_true", help="print only, write no JSON")
+    p.add_argument(
+        "--show", type=Path, metavar="JSON", help="print the table of a result file; runs nothing"
+    )
     p.add_argument(
         "--diff",
         nargs=2,
@@ -96,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.diff:
         print(diff(*args.diff))
+        return 0
+    if args.show:
+        print(render(json.loads(args.show.read_text())))
         return 0
     sections = _sections(args)
     previous = clock_name(), MIN_SAMPLE[0], JUDGE[0]

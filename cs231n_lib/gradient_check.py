@@ -61,23 +61,12 @@ def eval_numerical_gradient_array(
         x: input, any shape, floating point (perturbed in place and restored).
         df: upstream gradient, shape of ``f(x)``.
     """
-    _validate.array(x, "x")
     _validate.array(df, "df")
-    h = _validate.positive_real(h, "h")
-    if x.dtype.kind != "f":
-        raise ValueError(f"x must be a floating-point array to perturb, got dtype {x.dtype}")
-    grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old - h
-        neg = np.array(f(x), dtype=np.float64, copy=True)
-        x[ix] = old
-        if pos.shape != df.shape:
-            raise ValueError(f"f(x) has shape {pos.shape} but df has shape {df.shape}")
-        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
-        it.iternext()
-    return grad
+
+    def projected(x_: np.ndarray) -> float:
+        out = np.asarray(f(x_), dtype=np.float64)
+        if out.shape != df.shape:
+            raise ValueError(f"f(x) has shape {out.shape} but df has shape {df.shape}")
+        return float(np.sum(out * df))
+
+    return eval_numerical_gradient(projected, x, h)

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: Hard upper bound on the server's life: it stops by itself even if the test process dies.
-EXTRA = []
 SERVER_LIFETIME_S = 240
 SERVER_START_TIMEOUT_S = 45
 
@@ -163,7 +162,7 @@ def jupyterlab(root: Path, run_dir: Path, *, attempts: int = 3) -> Iterator[LabS
             f"--LabApp.app_settings_dir={settings_dir}",
             # Bounded life even if nobody stops it (the `timeout` below is the hard bound).
             f"--ServerApp.shutdown_no_activity_timeout={SERVER_LIFETIME_S}",
-            "--MappingKernelManager.cull_idle_timeout=120", *EXTRA,
+            "--MappingKernelManager.cull_idle_timeout=120",
         ]
         if timeout_bin:
             cmd = [timeout_bin, "-k", "10", str(SERVER_LIFETIME_S), *cmd]

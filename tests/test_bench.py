@@ -2,8 +2,8 @@
 shapes, few repeats) and writes JSON of the documented shape. No timing is asserted: the
 figures themselves are what ``make bench`` is for.
 
-Marked slow (CONTRIBUTING: over ~3 s): the subprocess imports torch and scikit-learn, which
-alone takes a few seconds; the measuring itself is well under a second in ``--quick`` mode."""
+The ``--quick`` run is marked slow (CONTRIBUTING: over ~3 s): its subprocess imports torch and
+scikit-learn, which alone takes a few seconds; the measuring itself is well under a second."""
 
 from __future__ import annotations
 
@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-
-pytestmark = pytest.mark.slow
 
 
 def _number_or_none(value) -> bool:
@@ -38,6 +36,7 @@ def quick_run(tmp_path_factory) -> tuple[dict, str, Path]:
     return json.loads((out / "latest.json").read_text()), proc.stdout, out
 
 
+@pytest.mark.slow
 def test_writes_timestamped_and_latest_json(quick_run) -> None:
     result, _, out = quick_run
     stamped = [p for p in out.glob("*.json") if p.name != "latest.json"]
@@ -45,6 +44,7 @@ def test_writes_timestamped_and_latest_json(quick_run) -> None:
     assert json.loads(stamped[0].read_text()) == result
 
 
+@pytest.mark.slow
 def test_top_level_schema(quick_run) -> None:
     result, _, _ = quick_run
     assert result["schema"] == "cs231n-bench/1"
@@ -61,6 +61,7 @@ def test_top_level_schema(quick_run) -> None:
         assert env["torch_num_threads"] == 1
 
 
+@pytest.mark.slow
 def test_conv_section(quick_run) -> None:
     conv = quick_run[0]["sections"]["conv"]
     assert conv["status"] == "ok"
@@ -81,6 +82,7 @@ def test_conv_section(quick_run) -> None:
         assert row["checks"]["im2col_matches_fast"] is True
 
 
+@pytest.mark.slow
 def test_pool_and_train_sections(quick_run) -> None:
     result = quick_run[0]
     pool = result["sections"]["pool"]
@@ -93,6 +95,7 @@ def test_pool_and_train_sections(quick_run) -> None:
     assert _number_or_none(train["ratios"]["peak_over_estimate"])
 
 
+@pytest.mark.slow
 def test_targets_listed_but_not_judged_in_quick_mode(quick_run) -> None:
     result, stdout, _ = quick_run
     names = [t["name"] for t in result["targets"]]
@@ -115,3 +118,40 @@ def test_targets_listed_but_not_judged_in_quick_mode(quick_run) -> None:
         assert t["kind"] in ("issue", "check")
         assert t["op"] in ("<=", ">=")
     assert "every figure is a ratio" in stdout
+
+
+def test_grading_section_skips_with_a_reason(monkeypatch) -> None:
+    """Without the pipeline, the grading section is skipped and says why; nothing crashes."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench import grading, report
+    finally:
+        sys.path.remove(str(ROOT))
+    monkeypatch.setattr(grading, "_import_pipeline", lambda: (None, "no pipeline here"))
+    section = grading.run(class_size=2, log=lambda _: None)
+    assert section == {"status": "skipped", "reason": "no pipeline here", "targets": []}
+    assert report.grading_table(section) == "grading: SKIPPED: no pipeline here"
+
+
+def test_diff_reports_moved_ratios(tmp_path) -> None:
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench import report
+    finally:
+        sys.path.remove(str(ROOT))
+
+    def result(ratio: float) -> dict:
+        row = {"kind": "max", "dtype": "float64", "pass": "both", "shape": [1, 1, 2, 2]}
+        row["ratios"] = {"fast_over_torch": ratio, "naive_over_fast": 100.0}
+        return {
+            "environment": {"git_commit": "abc"},
+            "sections": {"pool": {"status": "ok", "rows": [row]}},
+        }
+
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    old.write_text(json.dumps(result(1.0)))
+    new.write_text(json.dumps(result(1.5)))
+    text = report.diff(old, new)
+    assert "1 of 2 ratios moved" in text
+    assert "pool/max/float64/both/fast_over_torch" in text
+    assert "+50%" in text
