@@ -35,7 +35,8 @@ CLASS = [
 ]
 
 
-@pytest.fixture(scope="module")
+# Session scope: xdist may interleave modules on a worker, which would rebuild it.
+@pytest.fixture(scope="session")
 def graded(tmp_path_factory, bwrap):
     root = tmp_path_factory.mktemp("e2e")
     paths = build_release(root / "course")
@@ -137,10 +138,10 @@ def test_interrupted_run_then_rerun_is_consistent(graded, monkeypatch):
 
     monkeypatch.setattr(autograde_mod, "merge_job", dying_merge)
     with pytest.raises(KeyboardInterrupt):
-        autograde(paths.root, students=["mut", "ref"], jobs=1, progress=False)
+        autograde(paths.root, students=["mut", "ref"], jobs=2, progress=False)
     monkeypatch.setattr(autograde_mod, "merge_job", real_merge)
     again = {r.student: r.score for r in autograde(paths.root, students=["mut", "ref"],
-                                                   jobs=1, progress=False)}
+                                                   jobs=2, progress=False)}
     assert again == {s: before[s] for s in ("mut", "ref")}
     from nbgrader.api import Gradebook
 

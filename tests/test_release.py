@@ -23,7 +23,8 @@ from grader.stubs import BEGIN
 pytestmark = pytest.mark.xdist_group("release")
 
 
-@pytest.fixture(scope="module")
+# Session scope: xdist may interleave modules on a worker, which would rebuild it.
+@pytest.fixture(scope="session")
 def course(tmp_path_factory):
     return build_release(tmp_path_factory.mktemp("course") / "course")
 

@@ -26,7 +26,8 @@ GRADE_CELL_ERRORS = {"AssertionError", "NotImplementedError", "NameError"}
 SOLUTION_CELL_ERRORS = {"NotImplementedError"}
 
 
-@pytest.fixture(scope="module")
+# Session scope: xdist may interleave modules on a worker, which would rebuild it.
+@pytest.fixture(scope="session")
 def release(tmp_path_factory):
     return build_release(tmp_path_factory.mktemp("student") / "course").release
 
