@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import traceback
@@ -26,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.harness import Target
+from bench.harness import ROOT, Target
 
 SPEEDUP_LIMIT = 1.6
 
@@ -95,7 +98,7 @@ def _kernel_env() -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _bare_execute(submission: Path, timeout: int) -> dict[str, Any]:
+def _bare_execute_here(submission: Path, timeout: int) -> dict[str, Any]:
     """Execute every notebook of a copy of ``submission`` with nbclient; errors allowed."""
     import nbformat
     from nbclient import NotebookClient
@@ -130,6 +133,25 @@ def _bare_execute(submission: Path, timeout: int) -> dict[str, Any]:
         # A notebook near the cell timeout is a stall, not execution: the ratio is suspect.
         "near_timeout": slow,
     }
+
+
+def _bare_execute(submission: Path, timeout: int) -> dict[str, Any]:
+    """:func:`_bare_execute_here` in a fresh interpreter.
+
+    In the process that has just run nbgrader (release, collect), nbclient's kernels were
+    seen to sit idle for ~``timeout`` seconds before a notebook continued; a clean process,
+    like nbgrader's own workers, does not show it (and is the fairer baseline anyway).
+    """
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.grading", "--bare", str(submission), str(timeout)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout * 20,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bare execution of {submission} failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def run(*, class_size: int = 20, log=print) -> dict[str, Any]:
@@ -198,3 +220,9 @@ def run(*, class_size: int = 20, log=print) -> dict[str, Any]:
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":  # python -m bench.grading --bare SUBMISSION TIMEOUT
+    if len(sys.argv) != 4 or sys.argv[1] != "--bare":
+        raise SystemExit("usage: python -m bench.grading --bare SUBMISSION_DIR TIMEOUT_S")
+    print(json.dumps(_bare_execute_here(Path(sys.argv[2]), int(sys.argv[3]))))
