@@ -102,16 +102,24 @@ def _bare_execute_here(submission: Path, timeout: int) -> dict[str, Any]:
     """Execute every notebook of a copy of ``submission`` with nbclient; errors allowed."""
     import nbformat
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     per_notebook: dict[str, float] = {}
     errors = 0
     with tempfile.TemporaryDirectory(prefix="bench-bare-") as tmp, _kernel_env():
         work = Path(tmp) / "work"
         shutil.copytree(submission, work)
+        # ipc sockets, like the graded kernels (grader.kernel_sandbox): with TCP, kernels of
+        # other jobs on the machine can race for the same ports and a client then waits
+        # out the full timeout on a kernel that never got its request.
+        config = Config()
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(Path(tmp) / "kernel-ipc")
         for nb_path in sorted(work.glob("*.ipynb")):
             nb = nbformat.read(nb_path, as_version=4)
             client = NotebookClient(
                 nb,
+                config=config,
                 timeout=timeout,
                 kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
                 allow_errors=True,
@@ -138,9 +146,8 @@ def _bare_execute_here(submission: Path, timeout: int) -> dict[str, Any]:
 def _bare_execute(submission: Path, timeout: int) -> dict[str, Any]:
     """:func:`_bare_execute_here` in a fresh interpreter.
 
-    In the process that has just run nbgrader (release, collect), nbclient's kernels were
-    seen to sit idle for ~``timeout`` seconds before a notebook continued; a clean process,
-    like nbgrader's own workers, does not show it (and is the fairer baseline anyway).
+    Keeps whatever state nbgrader (release, collect) left in this process away from the
+    baseline, like nbgrader's own worker processes.
     """
     proc = subprocess.run(
         [sys.executable, "-m", "bench.grading", "--bare", str(submission), str(timeout)],
@@ -167,10 +174,11 @@ def run(*, class_size: int = 20, log=print) -> dict[str, Any]:
         students, first_copy = _make_class(api, paths, class_size)
 
         log(f"  grading: bare nbclient on {len(first_copy)} distinct submissions ...")
-        bare = {
-            sample: _bare_execute(paths.submitted / student / api["ASSIGNMENT"], CELL_TIMEOUT_S)
-            for sample, student in first_copy.items()
-        }
+        bare = {}
+        for sample, student in first_copy.items():
+            submission = paths.submitted / student / api["ASSIGNMENT"]
+            bare[sample] = _bare_execute(submission, CELL_TIMEOUT_S)
+            log(f"    bare {sample}: {bare[sample]['seconds']:.1f} s")
         bare_mean = statistics.mean(b["seconds"] for b in bare.values())
 
         runs: dict[str, float] = {}
