@@ -119,6 +119,9 @@ class Report:
         n_ok = sum(r.passed for _, r in self.results)
         return f"<Report {n_ok}/{len(self.results)} passed, {len(self.errors)} errors>"
 
+    def _ipython_display_(self) -> None:
+        """A check cell already printed its table; a notebook shows nothing more."""
+
 
 def _run_case(spec: registry.CheckSpec, case, sink: _Capped) -> CaseResult:
     if case.needs_reference:
