@@ -183,7 +183,8 @@ def render(result: dict[str, Any]) -> str:
     lines = [
         "cs231n bench: every figure is a ratio of two times measured in this process",
         f"  clock: {result['settings']['clock']} time, one thread; medians of up to "
-        f"{result['settings']['repeats']} interleaved rounds",
+        f"{result['settings']['repeats']} interleaved rounds"
+        + ("; grading: wall clock, one run each" if "grading" in result["sections"] else ""),
         f"  numpy {env['numpy']} + {blas.get('library')} {blas.get('version')} kernel "
         f"{blas.get('kernel')}"
         + (f" (OPENBLAS_CORETYPE={forced} forced)" if forced else "")
