@@ -28,10 +28,17 @@ def rel_error(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
-def eval_numerical_gradient(
-    f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5
+def _centred_differences(
+    x: np.ndarray,
+    h: float,
+    evaluate: Callable[[np.ndarray], np.ndarray],
+    combine: Callable[[np.ndarray, np.ndarray], float],
 ) -> np.ndarray:
-    """Gradient of a scalar function ``f`` at ``x`` (same shape as ``x``)."""
+    """Perturb each entry of ``x`` by ±h; ``combine(f(x+h), f(x-h))`` gives its derivative.
+
+    The difference is taken *before* any reduction: subtracting two large sums instead
+    would cancel away the digits a small gradient entry lives in.
+    """
     _validate.array(x, "x")
     h = _validate.positive_real(h, "h")
     if x.dtype.kind != "f":
@@ -42,13 +49,20 @@ def eval_numerical_gradient(
         ix = it.multi_index
         old = x[ix]
         x[ix] = old + h
-        fxph = float(f(x))
+        pos = np.array(evaluate(x), dtype=np.float64, copy=True)
         x[ix] = old - h
-        fxmh = float(f(x))
+        neg = np.array(evaluate(x), dtype=np.float64, copy=True)
         x[ix] = old
-        grad[ix] = (fxph - fxmh) / (2 * h)
+        grad[ix] = combine(pos, neg) / (2 * h)
         it.iternext()
     return grad
+
+
+def eval_numerical_gradient(
+    f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5
+) -> np.ndarray:
+    """Gradient of a scalar function ``f`` at ``x`` (same shape as ``x``)."""
+    return _centred_differences(x, h, f, lambda pos, neg: float(pos - neg))
 
 
 def eval_numerical_gradient_array(
@@ -63,10 +77,9 @@ def eval_numerical_gradient_array(
     """
     _validate.array(df, "df")
 
-    def projected(x_: np.ndarray) -> float:
-        out = np.asarray(f(x_), dtype=np.float64)
-        if out.shape != df.shape:
-            raise ValueError(f"f(x) has shape {out.shape} but df has shape {df.shape}")
-        return float(np.sum(out * df))
+    def combine(pos: np.ndarray, neg: np.ndarray) -> float:
+        if pos.shape != df.shape:
+            raise ValueError(f"f(x) has shape {pos.shape} but df has shape {df.shape}")
+        return float(np.sum((pos - neg) * df))
 
-    return eval_numerical_gradient(projected, x, h)
+    return _centred_differences(x, h, f, combine)
