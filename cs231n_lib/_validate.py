@@ -148,3 +148,30 @@ def params(
     out = dict(optional)
     out.update(mapping)
     return out
+
+
+def shape(value: Any, name: str, ndim: int | None = None, layout: str | None = None) -> tuple:
+    """Check a shape: a tuple/list of positive integers (of length ``ndim`` if given)."""
+    if isinstance(value, str) or not isinstance(value, tuple | list | np.ndarray):
+        raise ValueError(f"{name} must be a tuple of positive integers, got {value!r}")
+    dims = tuple(positive_int(v, f"{name}[{i}]") for i, v in enumerate(value))
+    if ndim is not None and len(dims) != ndim:
+        hint = f" {layout}" if layout else ""
+        raise ValueError(f"{name} must have {ndim} entries{hint}, got {tuple(value)}")
+    return dims
+
+
+def sequence(value: Any, name: str) -> list:
+    """Check that ``value`` is a list or tuple (not a string, not None) and return a list."""
+    if isinstance(value, str) or not isinstance(value, tuple | list):
+        raise ValueError(f"{name} must be a list or tuple, got {type(value).__name__}")
+    return list(value)
+
+
+def path(value: Any, name: str) -> Any:
+    """Check that ``value`` is a filesystem path (str or os.PathLike)."""
+    import os
+
+    if not isinstance(value, str | os.PathLike):
+        raise ValueError(f"{name} must be a path (str or os.PathLike), got {value!r}")
+    return value

@@ -728,7 +728,7 @@ def analyze(
     """
     pairs: list[tuple[str, Layer]] = []
     counters: dict[str, int] = {}
-    for item in layers:
+    for item in _validate.sequence(layers, "layers"):
         if isinstance(item, tuple):
             name, layer = item
         else:
@@ -783,7 +783,7 @@ def fc_weights_per_neuron(shape: Sequence[int]) -> int:
 
     32x32x3 -> 3072; 200x200x3 -> 120,000.
     """
-    dims = [_validate.positive_int(v, "volume size") for v in shape]
+    dims = list(_validate.shape(shape, "volume shape"))
     return math.prod(dims)
 
 
@@ -827,6 +827,8 @@ def receptive_field(stack: Iterable[Any]) -> list[int]:
     """
     rf, jump = 1, 1
     out: list[int] = []
+    if isinstance(stack, str) or not isinstance(stack, Iterable):
+        raise ValueError(f"stack must be a list of layers or (F[, S[, d]]) tuples, got {stack!r}")
     for item in stack:
         if _is_layer(item) and item.kind in ("CONV", "POOL") and hasattr(item, "F"):
             F, S, d = item.F, item.S, getattr(item, "dilation", 1)
@@ -911,7 +913,7 @@ def sliding_window_positions(image: int, window: int, stride: int) -> int:
 def fc_to_conv(input_shape: Sequence[int], K: int) -> Conv:
     """The conv layer equivalent to an FC layer of ``K`` neurons on an ``H x W x D`` volume:
     ``F = H`` (square input), ``S = 1``, ``P = 0``; 7x7x512 -> FC 4096 is Conv(4096, F=7)."""
-    H, W, D = (_validate.positive_int(v, "volume size") for v in input_shape)
+    H, W, D = _validate.shape(input_shape, "input_shape", 3, "(H, W, D)")
     if H != W:
         raise ValueError(f"fc_to_conv needs a square volume, got {H}x{W}")
     return Conv(K=_validate.positive_int(K, "K"), F=H, S=1, P=0)
@@ -941,7 +943,7 @@ def im2col_shapes(input_shape: Sequence[int], F: int, K: int, S: int = 1, P: int
     AlexNet conv1 (227x227x3, 96 filters 11x11, S=4): X_col 363 x 3025, W_row 96 x 363,
     product 96 x 3025 reshaped to 55x55x96.
     """
-    H, W, C = (_validate.positive_int(v, "volume size") for v in input_shape)
+    H, W, C = _validate.shape(input_shape, "input_shape", 3, "(H, W, C)")
     h = _validate.output_length(H, F, S, P, what="im2col", axis="height")
     w = _validate.output_length(W, F, S, P, what="im2col")
     rows = F * F * C
@@ -1128,6 +1130,9 @@ def pattern_rules(tokens: Sequence[str] | str) -> PatternReport:
     """
     if isinstance(tokens, str):
         tokens = parse_pattern(tokens)
+    tokens = _validate.sequence(tokens, "tokens")
+    if not all(isinstance(t, str) for t in tokens):
+        raise ValueError(f"tokens must be strings such as 'CONV', got {tokens!r}")
     toks = [t.upper() for t in tokens]
     runs: list[int] = []
     current = 0

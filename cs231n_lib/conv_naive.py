@@ -76,8 +76,8 @@ def conv_output_shape(
             than the padded input, or an output size that is not a whole number (the message
             shows the computation, e.g. ``(7 + 2*0 - 3)/3 + 1 = 2.33 is not a whole number``).
     """
-    x_shape = tuple(x_shape)
-    w_shape = tuple(w_shape)
+    x_shape = _validate.shape(x_shape, "x.shape")
+    w_shape = _validate.shape(w_shape, "w.shape")
     if len(x_shape) != 4:
         raise ValueError(f"{what}: x must have 4 dimensions (N, C, H, W), got shape {x_shape}")
     if len(w_shape) != 4:

@@ -259,6 +259,7 @@ def cifar10_cache_dir(root: str | os.PathLike | None = None) -> Path:
 def md5sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex MD5 digest of a file, read in chunks."""
     digest = hashlib.md5(usedforsecurity=False)
+    _validate.path(path, "path")
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             digest.update(block)
@@ -350,8 +351,8 @@ def extract_cifar10(archive: str | os.PathLike, dest: str | os.PathLike | None =
     Returns:
         The folder ``dest / "cifar-10-batches-py"``.
     """
-    archive = Path(archive)
-    dest = archive.parent if dest is None else Path(dest)
+    archive = Path(_validate.path(archive, "archive"))
+    dest = archive.parent if dest is None else Path(_validate.path(dest, "dest"))
     target = dest / CIFAR10_DIR
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(archive, "r:gz") as tar:
@@ -414,7 +415,7 @@ def read_cifar_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         X: uint8 images (N, 3, 32, 32); y: int64 labels (N,).
     """
-    raw = Path(path).read_bytes()
+    raw = Path(_validate.path(path, "path")).read_bytes()
     try:
         batch = _CifarUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:

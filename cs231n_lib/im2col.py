@@ -260,7 +260,7 @@ def im2col_duplication(
     The count factorises over the two axes: pixel row ``y`` is read by output row ``oh`` and
     filter row ``i`` whenever ``oh*S + i*d - P == y``.
     """
-    shape = tuple(x_shape)
+    shape = _validate.shape(x_shape, "x_shape")
     if len(shape) not in (2, 4):
         raise ValueError(f"x_shape must be (N, C, H, W) or (H, W), got {shape}")
     H, W = shape[-2:]

@@ -119,7 +119,7 @@ def locally_connected_param_count(
         ``Ho * Wo * F * (C*HH*WW + bias)``; e.g. AlexNet conv1 without sharing
         (3×227×227 input, 96 filters 11×11, stride 4) has 55·55·96·364 = 105,705,600.
     """
-    shape = tuple(input_shape)
+    shape = _validate.shape(input_shape, "input_shape")
     if len(shape) == 3:
         shape = (1, *shape)
     if len(shape) != 4:

@@ -82,7 +82,7 @@ def pool_output_shape(
         ValueError: wrong rank, missing/unknown keys, a window larger than the input, or an
             output size that is not a whole number (the message shows the computation).
     """
-    x_shape = tuple(x_shape)
+    x_shape = _validate.shape(x_shape, "x.shape")
     if len(x_shape) != 4:
         raise ValueError(f"{what}: x must have 4 dimensions (N, C, H, W), got shape {x_shape}")
     p = _validate.params(pool_param, "pool_param", POOL_REQUIRED)
