@@ -83,3 +83,36 @@ def eval_numerical_gradient_array(
         return float(np.sum((pos - neg) * df))
 
     return _centred_differences(x, h, f, combine)
+
+
+def layer_gradient_errors(
+    forward: Callable[..., tuple[np.ndarray, object]],
+    backward: Callable[[np.ndarray, object], tuple[np.ndarray, ...]],
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    param: dict,
+    dout: np.ndarray | None = None,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Check a ``(x, w, b, param)`` layer: ``rel_error`` of each of ``backward``'s
+    ``(dx, dw, db)`` against the numeric gradient of ``forward`` (float64 inputs).
+
+    Args:
+        forward: ``forward(x, w, b, param) -> (out, cache)``.
+        backward: ``backward(dout, cache) -> (dx, dw, db)``.
+        dout: upstream gradient, shape of ``out`` (standard normal from ``seed`` if None).
+
+    Returns:
+        ``{"dx": err, "dw": err, "db": err}``; each should be below :data:`GRAD_REL_TOL`.
+    """
+    out, cache = forward(x, w, b, param)
+    if dout is None:
+        dout = np.random.default_rng(seed).standard_normal(out.shape)
+    grads = backward(dout, cache)
+    numeric = {
+        "dx": eval_numerical_gradient_array(lambda v: forward(v, w, b, param)[0], x, dout),
+        "dw": eval_numerical_gradient_array(lambda v: forward(x, v, b, param)[0], w, dout),
+        "db": eval_numerical_gradient_array(lambda v: forward(x, w, v, param)[0], b, dout),
+    }
+    return {k: rel_error(g, numeric[k]) for k, g in zip(("dx", "dw", "db"), grads, strict=True)}

@@ -9,7 +9,10 @@ from hypothesis import strategies as st
 
 from cs231n_lib.conv_fast import _col2im_index, conv_backward_fast, conv_forward_fast
 from cs231n_lib.conv_naive import conv_backward_naive, conv_forward_naive
-from cs231n_lib.gradient_check import GRAD_REL_TOL, eval_numerical_gradient_array, rel_error
+from cs231n_lib.gradient_check import (
+    GRAD_REL_TOL,
+    layer_gradient_errors,
+)
 from cs231n_lib.im2col import conv_backward_im2col, conv_forward_im2col
 
 IMPLEMENTATIONS = {
@@ -97,16 +100,8 @@ def test_backward_matches_numeric_gradient(rng, x_shape, w_shape, param):
     x = rng.standard_normal(x_shape)
     w = rng.standard_normal(w_shape)
     b = rng.standard_normal(w_shape[0])
-    out, cache = conv_forward_fast(x, w, b, param)
-    dout = rng.standard_normal(out.shape)
-    dx, dw, db = conv_backward_fast(dout, cache)
-    f = conv_forward_fast
-    ndx = eval_numerical_gradient_array(lambda v: f(v, w, b, param)[0], x, dout)
-    ndw = eval_numerical_gradient_array(lambda v: f(x, v, b, param)[0], w, dout)
-    ndb = eval_numerical_gradient_array(lambda v: f(x, w, v, param)[0], b, dout)
-    assert rel_error(dx, ndx) < GRAD_REL_TOL
-    assert rel_error(dw, ndw) < GRAD_REL_TOL
-    assert rel_error(db, ndb) < GRAD_REL_TOL
+    errors = layer_gradient_errors(conv_forward_fast, conv_backward_fast, x, w, b, param)
+    assert max(errors.values()) < GRAD_REL_TOL, errors
 
 
 def test_output_is_contiguous_nchw_and_input_untouched(rng):

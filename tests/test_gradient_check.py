@@ -40,3 +40,22 @@ def test_rel_error_and_bad_input():
         eval_numerical_gradient_array(lambda a: a, np.ones(3), np.ones(4))
     with pytest.raises(ValueError, match="h must be"):
         eval_numerical_gradient(lambda a: 0.0, np.ones(3), h=0)
+
+
+def test_layer_gradient_errors_flags_a_wrong_backward(rng):
+    from cs231n_lib.conv_fast import conv_backward_fast, conv_forward_fast
+    from cs231n_lib.gradient_check import GRAD_REL_TOL, layer_gradient_errors
+
+    x = rng.standard_normal((2, 2, 5, 5))
+    w = rng.standard_normal((3, 2, 3, 3))
+    b = rng.standard_normal(3)
+    param = {"stride": 1, "pad": 1}
+    good = layer_gradient_errors(conv_forward_fast, conv_backward_fast, x, w, b, param)
+    assert max(good.values()) < GRAD_REL_TOL
+
+    def db_of_first_image(dout, cache):  # a classic bug: db not summed over the batch
+        dx, dw, _ = conv_backward_fast(dout, cache)
+        return dx, dw, dout[0].sum(axis=(1, 2))
+
+    bad = layer_gradient_errors(conv_forward_fast, db_of_first_image, x, w, b, param)
+    assert bad["db"] > 1e-2 and bad["dx"] < GRAD_REL_TOL

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from cs231n_lib.conv_naive import conv_backward_naive, conv_forward_naive
-from cs231n_lib.gradient_check import GRAD_REL_TOL, eval_numerical_gradient_array, rel_error
+from cs231n_lib.gradient_check import (
+    GRAD_REL_TOL,
+    layer_gradient_errors,
+)
 from cs231n_lib.locally_connected import (
     conv_to_locally_connected,
     locally_connected_backward,
@@ -48,16 +51,10 @@ def test_each_output_uses_its_own_filter_bank(rng):
 )
 def test_backward_matches_numeric_gradient(rng, x_shape, F, HH, WW, param):
     x, w, b = _layer(rng, x_shape, F, HH, WW, param)
-    out, cache = locally_connected_forward(x, w, b, param)
-    dout = rng.standard_normal(out.shape)
-    dx, dw, db = locally_connected_backward(dout, cache)
-    f = locally_connected_forward
-    ndx = eval_numerical_gradient_array(lambda v: f(v, w, b, param)[0], x, dout)
-    ndw = eval_numerical_gradient_array(lambda v: f(x, v, b, param)[0], w, dout)
-    ndb = eval_numerical_gradient_array(lambda v: f(x, w, v, param)[0], b, dout)
-    assert rel_error(dx, ndx) < GRAD_REL_TOL
-    assert rel_error(dw, ndw) < GRAD_REL_TOL
-    assert rel_error(db, ndb) < GRAD_REL_TOL
+    errors = layer_gradient_errors(
+        locally_connected_forward, locally_connected_backward, x, w, b, param
+    )
+    assert max(errors.values()) < GRAD_REL_TOL, errors
 
 
 @pytest.mark.parametrize("param", [{"stride": 1, "pad": 1}, {"stride": 2, "pad": 0, "dilation": 2}])
