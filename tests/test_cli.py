@@ -1,0 +1,53 @@
+"""The command line: every subcommand exists, errors are one clear line, doctor reports."""
+
+import subprocess
+import sys
+
+import pytest
+
+from grader.cli import build_parser, main
+
+COMMANDS = ("release", "collect", "autograde", "feedback", "export", "demo", "student",
+            "check", "doctor")
+
+
+def test_every_command_is_there():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert set(COMMANDS) <= set(sub.choices)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["autograde", "--course", "{tmp}/nowhere"], "not a released course"),
+        (["feedback", "--course", "{tmp}/nowhere"], "run `release` first"),
+        (["export", "--course", "{tmp}/nowhere", "--to", "{tmp}/g.csv"], "run `release` first"),
+        (["collect", "--course", "{tmp}/nowhere", "{tmp}/a.zip"], "run `release` first"),
+    ],
+)
+def test_misuse_is_one_clear_line_and_exit_2(tmp_path, capsys, argv, message):
+    code = main([a.format(tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_jobs_must_be_positive(tmp_path, capsys):
+    assert main(["autograde", "--course", str(tmp_path), "--jobs", "0"]) == 2
+    assert "jobs must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_student_refuses_to_overwrite(tmp_path, capsys):
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "mine.txt").write_text("work in progress")
+    assert main(["student", "--out", str(tmp_path / "ws")]) == 2
+    assert "use --force" in capsys.readouterr().err
+    assert (tmp_path / "ws" / "mine.txt").read_text() == "work in progress"
+
+
+def test_doctor_reports_versions_and_sandbox():
+    out = subprocess.run([sys.executable, "-m", "grader", "doctor"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for needle in ("numpy", "nbgrader", "sandbox", "CIFAR-10", "speed probe"):
+        assert needle in out.stdout
