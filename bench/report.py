@@ -143,7 +143,7 @@ def train_table(section: dict[str, Any]) -> str:
 
 def grading_table(section: dict[str, Any]) -> str:
     if section["status"] != "ok":
-        return f"grading: SKIPPED: {section['reason'].splitlines()[0]}"
+        return f"grading: {section['status'].upper()}: {section['reason'].splitlines()[0]}"
     q, per = section["ratios"], section["seconds_per_submission"]
     header = [
         f"grading (class of {section['class_size']})",
@@ -205,7 +205,8 @@ def render(result: dict[str, Any]) -> str:
     lines.append("")
     for name, section in result["sections"].items():
         if section.get("status") != "ok":
-            lines += [f"{name}: SKIPPED: {section.get('reason', '').splitlines()[0]}", ""]
+            status = section.get("status", "skipped").upper()
+            lines += [f"{name}: {status}: {section.get('reason', '').splitlines()[0]}", ""]
             continue
         lines += [TABLES[name](section), ""]
     shown: list[dict] = []

@@ -120,17 +120,21 @@ def test_targets_listed_but_not_judged_in_quick_mode(quick_run) -> None:
     assert "every figure is a ratio" in stdout
 
 
-def test_grading_section_skips_with_a_reason(monkeypatch) -> None:
-    """Without the pipeline, the grading section is skipped and says why; nothing crashes."""
+def test_grading_failure_is_reported_not_raised(monkeypatch) -> None:
+    """A failing grading run becomes a FAILED row with its reason; the other sections stay."""
     sys.path.insert(0, str(ROOT))
     try:
         from bench import grading, report
     finally:
         sys.path.remove(str(ROOT))
-    monkeypatch.setattr(grading, "_import_pipeline", lambda: (None, "no pipeline here"))
+
+    def broken(course):
+        raise RuntimeError("no course here")
+
+    monkeypatch.setattr(grading, "build_release", broken)
     section = grading.run(class_size=2, log=lambda _: None)
-    assert section == {"status": "skipped", "reason": "no pipeline here", "targets": []}
-    assert report.grading_table(section) == "grading: SKIPPED: no pipeline here"
+    assert section["status"] == "failed" and section["targets"] == []
+    assert report.grading_table(section) == "grading: FAILED: RuntimeError: no course here"
 
 
 def test_diff_reports_moved_ratios(tmp_path) -> None:

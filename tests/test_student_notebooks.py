@@ -9,12 +9,11 @@ cell, explorer and figure must run, and the check cells must say "not written ye
 
 from __future__ import annotations
 
+import nbclient
+import nbformat
 import pytest
 
 from grader.release import build_release
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
 
 pytestmark = [pytest.mark.slow, pytest.mark.notebooks, pytest.mark.xdist_group("student_nb")]
 
