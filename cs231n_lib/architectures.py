@@ -42,6 +42,7 @@ from cs231n_lib.arithmetic import (
     ReLU,
     activation_memory,
     analyze,
+    conv_params,
     unshared_params,
 )
 
@@ -429,10 +430,9 @@ def parameter_sharing(input_size: int = 227, F: int = 11, S: int = 4, C: int = 3
     """Parameters of a conv layer with and without sharing (default AlexNet conv1:
     290,400 neurons x 364 = 105,705,600 without, 96 x 364 = 34,944 with)."""
     side = _validate.output_length(input_size, F, S)
-    per = F * F * C + 1
     return SharingComparison(
-        neurons=side * side * K, params_per_neuron=per,
-        unshared=unshared_params(side, side, K, F, C), shared=K * per,
+        neurons=side * side * K, params_per_neuron=conv_params(F, C),
+        unshared=unshared_params(side, side, K, F, C), shared=conv_params(F, C, K),
     )
 
 

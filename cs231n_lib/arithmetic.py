@@ -36,9 +36,8 @@ Shape = tuple[int, int, int]
 _ROUNDING = ("exact", "floor", "ceil")
 
 
-def _fmt(value: float) -> str:
-    """2.33, 5, 54.25: the way the notes print a ratio."""
-    return f"{value:.2f}".rstrip("0").rstrip(".")
+#: 2.33, 5, 54.25: the way the notes print a ratio (shared with the argument checks).
+_fmt = _validate._fmt
 
 
 def _fmt_int(value: int) -> str:
@@ -809,6 +808,7 @@ def unshared_params(H_out: int, W_out: int, K: int, F: int, C: int, bias: bool =
     its own ``F*F*C`` weights and bias. AlexNet conv1: 290,400 x 364 = 105,705,600."""
     neurons = (_validate.positive_int(H_out, "H_out") * _validate.positive_int(W_out, "W_out")
                * _validate.positive_int(K, "K"))
+    F = _validate.positive_int(F, "F")
     return neurons * (F * F * _validate.positive_int(C, "C") + (1 if bias else 0))
 
 
@@ -944,6 +944,7 @@ def im2col_shapes(input_shape: Sequence[int], F: int, K: int, S: int = 1, P: int
     product 96 x 3025 reshaped to 55x55x96.
     """
     H, W, C = _validate.shape(input_shape, "input_shape", 3, "(H, W, C)")
+    K = _validate.positive_int(K, "K")
     h = _validate.output_length(H, F, S, P, what="im2col", axis="height")
     w = _validate.output_length(W, F, S, P, what="im2col")
     rows = F * F * C

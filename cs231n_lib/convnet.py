@@ -114,11 +114,9 @@ class ThreeLayerConvNet:
                 f"is a whole number and the convolution keeps H x W; got {HH}"
             )
         for size, axis in ((H, "H"), (W, "W")):
-            if size % 2:
-                raise ValueError(
-                    f"2x2 max pooling with stride 2 needs an even {axis}: "
-                    f"({size} - 2)/2 + 1 = {(size - 2) / 2 + 1:.1f} is not a whole number"
-                )
+            _validate.output_length(
+                size, 2, 2, what=f"2x2 max pooling with stride 2 needs an even {axis}", axis=axis
+            )
         self.weight_scale = _validate.positive_real(weight_scale, "weight_scale")
         self.reg = float(reg)
         if not np.isfinite(self.reg) or self.reg < 0:

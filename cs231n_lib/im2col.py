@@ -48,7 +48,7 @@ _NOTEBOOK = "notebooks/04_im2col.ipynb"
 
 
 def _field_geometry(
-    x_shape: Sequence[int],
+    x_shape: tuple[int, int, int, int],
     field_height: Any,
     field_width: Any,
     stride: Any,
@@ -56,14 +56,12 @@ def _field_geometry(
     dilation: Any,
     what: str,
 ):
-    """Validate im2col arguments by reusing the convolution checks (one filter of depth C)."""
+    """Validate im2col arguments by reusing the convolution checks (one filter of depth C).
+
+    ``x_shape`` is an already validated ``(N, C, H, W)``.
+    """
     fh = _validate.positive_int(field_height, "field_height")
     fw = _validate.positive_int(field_width, "field_width")
-    x_shape = tuple(x_shape)
-    if len(x_shape) != 4:
-        raise ValueError(f"{what}: x must have 4 dimensions (N, C, H, W), got shape {x_shape}")
-    _validate.positive_int(x_shape[0], "N (number of images)")
-    _validate.positive_int(x_shape[1], "C (number of channels)")
     geometry = conv_output_shape(
         x_shape,
         (1, x_shape[1], fh, fw),
@@ -146,9 +144,7 @@ def col2im(
         with respect to ``x``.
     """
     _validate.array(cols, "cols", 2, "(C*HH*WW, N*Ho*Wo)")
-    if not isinstance(x_shape, Sequence):
-        raise ValueError(f"col2im: x_shape must be a tuple (N, C, H, W), got {x_shape!r}")
-    x_shape = tuple(x_shape)
+    x_shape = _validate.shape(x_shape, "x_shape", 4, "(N, C, H, W)")
     HH, WW, (stride, pad, dilation, Ho, Wo) = _field_geometry(
         x_shape, field_height, field_width, stride, pad, dilation, "col2im"
     )

@@ -86,10 +86,8 @@ def locally_connected_shapes(
     F = _validate.positive_int(num_filters, "num_filters")
     HH = _validate.positive_int(field_height, "field_height")
     WW = _validate.positive_int(field_width, "field_width")
-    x_shape = tuple(x_shape)
-    if len(x_shape) != 4:
-        raise ValueError(f"x_shape must be (N, C, H, W), got {x_shape}")
-    C = _validate.positive_int(x_shape[1], "C (number of channels)")
+    x_shape = _validate.shape(x_shape, "x_shape", 4, "(N, C, H, W)")
+    C = x_shape[1]
     g = conv_output_shape(x_shape, (F, C, HH, WW), lc_param, what=_WHAT, param_name="lc_param")
     return (g.Ho, g.Wo, F, C, HH, WW), (g.Ho, g.Wo, F)
 

@@ -133,14 +133,12 @@ class Network:
                         f"{where}: 2x2 pooling of a {H}x{W} map would shrink it below 1 pixel; "
                         "use fewer POOL layers or a larger input"
                     )
-                for size, axis in ((H, "height"), (W, "width")):
-                    if size % 2:
-                        raise ValueError(
-                            f"{where}: 2x2 pooling with stride 2 of a {H}x{W} map: output "
-                            f"{axis} ({size} - 2)/2 + 1 = {(size - 2) / 2 + 1:g} is not a whole "
-                            "number; use an input size divisible by 2 once per POOL"
-                        )
-                shape = (C, H // 2, W // 2)
+                what = f"{where}: 2x2 pooling with stride 2 of a {H}x{W} map"
+                shape = (
+                    C,
+                    _validate.output_length(H, 2, 2, what=what, axis="height"),
+                    _validate.output_length(W, 2, 2, what=what, axis="width"),
+                )
                 self.layers.append(Layer(kind, shape, config=dict(_POOL)))
             elif kind == "RELU":
                 self.layers.append(Layer(kind, shape))

@@ -51,6 +51,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from cs231n_lib import _validate
+from cs231n_lib.conv_naive import result_dtype
 
 _NOTEBOOK = "notebooks/05_pooling.ipynb"
 
@@ -94,14 +95,10 @@ def pool_output_shape(
     return PoolGeometry(hh, ww, s, ho, wo)
 
 
-def _work_dtype(x: np.ndarray) -> np.dtype:
-    return x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-
-
 def _check_forward(x: Any, pool_param: Any, what: str) -> tuple[np.ndarray, PoolGeometry]:
     _validate.array(x, "x", 4, "(N, C, H, W)")
     geometry = pool_output_shape(x.shape, pool_param, what=what)
-    return x.astype(_work_dtype(x), copy=False), geometry
+    return x.astype(result_dtype(x), copy=False), geometry
 
 
 def _check_backward(

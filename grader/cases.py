@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from cs231n_lib._validate import output_length
+
 LIB = "cs231n_lib"
 
 
@@ -65,19 +67,6 @@ def _normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: type) -> np
     return rng.standard_normal(shape).astype(dtype)
 
 
-def _span(field_: int, dilation: int) -> int:
-    return (field_ - 1) * dilation + 1
-
-
-def out_len(size: int, field_: int, stride: int, pad: int, dilation: int = 1) -> int:
-    """(W + 2P - F_eff) / S + 1, asserted whole (case parameters must be valid)."""
-    steps = size + 2 * pad - _span(field_, dilation)
-    if steps < 0 or steps % stride:
-        raise ValueError(
-            f"invalid case geometry W={size} F={field_} S={stride} P={pad} d={dilation}")
-    return steps // stride + 1
-
-
 def recipe_digest(recipe: Any) -> str:
     """A stable hash of a recipe (structure and array bytes), to detect stale expected data."""
     h = hashlib.sha256()
@@ -116,8 +105,8 @@ def _conv_inputs(p: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     w = _normal(rng, (p["F"], p["C"], p["HH"], p["WW"]), dt)
     b = _normal(rng, (p["F"],), dt)
     conv_param: dict[str, Any] = {"stride": p["stride"], "pad": p["pad"]}
-    if p.get("dilation", 1) != 1 or p.get("explicit_dilation"):
-        conv_param["dilation"] = p.get("dilation", 1)
+    if p.get("dilation", 1) != 1:
+        conv_param["dilation"] = p["dilation"]
     return x, w, b, conv_param
 
 
@@ -126,8 +115,8 @@ def conv_shape(p: dict[str, Any]) -> tuple[int, int, int, int]:
     return (
         p["N"],
         p["F"],
-        out_len(p["H"], p["HH"], p["stride"], p["pad"], d),
-        out_len(p["W"], p["WW"], p["stride"], p["pad"], d),
+        output_length(p["H"], p["HH"], p["stride"], p["pad"], d, axis="height"),
+        output_length(p["W"], p["WW"], p["stride"], p["pad"], d),
     )
 
 
@@ -243,8 +232,9 @@ def _pool_inputs(p: dict[str, Any]) -> tuple[np.ndarray, dict]:
 
 
 def pool_shape(p: dict[str, Any]) -> tuple[int, int, int, int]:
-    return (p["N"], p["C"], out_len(p["H"], p["ph"], p["stride"], 0),
-            out_len(p["W"], p["pw"], p["stride"], 0))
+    return (p["N"], p["C"], output_length(p["H"], p["ph"], p["stride"], what="pooling",
+                                          axis="height"),
+            output_length(p["W"], p["pw"], p["stride"], what="pooling"))
 
 
 def _pool_note(p: dict[str, Any]) -> str:

@@ -109,6 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, RuntimeError, FileNotFoundError) as exc:
         print(f"cs231n-grader {args.command}: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("grader."):
+            raise
+        # A student workspace ships only the check API (grader.release.SHIPPED_GRADER_MODULES).
+        print(f"cs231n-grader {args.command}: needs the instructor's repository "
+              f"({exc.name} is not part of a student workspace)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from cs231n_lib._validate import effective_size, output_length
 from grader.cases import Case
+from grader.registry import PROPERTY_TOL
 
 MAX_MESSAGE = 600
 
@@ -159,7 +161,7 @@ def _conv_backward_alts(case: Case) -> dict[str, dict[str, np.ndarray]]:
     F, _, HH, WW = w.shape
     _, _, Ho, Wo = dout.shape
     xp = _pad(x, P)
-    sh, sw = (HH - 1) * d + 1, (WW - 1) * d + 1
+    sh, sw = effective_size(HH, d), effective_size(WW, d)
     dx_flip = np.zeros_like(xp)
     dx_assign = np.zeros_like(xp)
     dw_assign = np.zeros_like(w)
@@ -387,8 +389,8 @@ def _diag_lc(case: Case, got: dict, exp: dict) -> str:
 def _im2col_alt(x, HH, WW, S, P, d, order="cij", col="nhw"):
     xp = _pad(np.asarray(x, np.float64), P)
     N, C = xp.shape[:2]
-    Ho = (xp.shape[2] - (HH - 1) * d - 1) // S + 1
-    Wo = (xp.shape[3] - (WW - 1) * d - 1) // S + 1
+    Ho = output_length(xp.shape[2], HH, S, 0, d)
+    Wo = output_length(xp.shape[3], WW, S, 0, d)
     t = np.empty((C, HH, WW, N, Ho, Wo))
     for i in range(HH):
         for j in range(WW):
@@ -421,8 +423,7 @@ def _diag_col2im(case: Case, got: dict, exp: dict) -> str:
     cols, x_shape, HH, WW, S, P, d = case.recipe["args"]
     N, C, H, W = x_shape
     Hp, Wp = H + 2 * P, W + 2 * P
-    Ho = (Hp - (HH - 1) * d - 1) // S + 1
-    Wo = (Wp - (WW - 1) * d - 1) // S + 1
+    Ho, Wo = output_length(H, HH, S, P, d), output_length(W, WW, S, P, d)
     c6 = np.asarray(cols, np.float64).reshape(C, HH, WW, N, Ho, Wo)
     xp = np.zeros((N, C, Hp, Wp))
     for n in range(N):
@@ -442,7 +443,7 @@ def _pool_alts(case: Case, mode: str) -> dict[str, np.ndarray]:
     x = np.asarray(x, np.float64)
     HH, WW, S = pp["pool_height"], pp["pool_width"], pp["stride"]
     N, C, H, W = x.shape
-    Ho, Wo = (H - HH) // S + 1, (W - WW) // S + 1
+    Ho, Wo = output_length(H, HH, S), output_length(W, WW, S)
     dout = np.asarray(case.recipe["dout"], np.float64) if "dout" in case.recipe else None
     alts: dict[str, np.ndarray] = {}
     if dout is None:
@@ -532,12 +533,11 @@ def _scale_hint(g: np.ndarray, e: np.ndarray, case: Case, avg: bool = False) -> 
         return ""
     if abs(k - 1) < 1e-9:
         return ""
-    if avg:
-        pp = case.recipe["args"][1] if "pool_height" in str(case.recipe["args"]) else None
-        if pp is not None:
-            n = pp["pool_height"] * pp["pool_width"]
-            return (f"off by a factor {k:.4g}: you divide by {n / k:.4g} instead of "
-                    f"pool_height*pool_width = {n}")
+    if avg:  # a pooling case: args are (x, pool_param)
+        pp = case.recipe["args"][1]
+        n = pp["pool_height"] * pp["pool_width"]
+        return (f"off by a factor {k:.4g}: you divide by {n / k:.4g} instead of "
+                f"pool_height*pool_width = {n}")
     return f"every value is off by the same factor {k:.4g}: a missing or extra scale"
 
 
@@ -759,7 +759,7 @@ def _prop_conv_adjoint(case: Case, got: dict) -> tuple[bool, float, str, str]:
         val = float(np.sum(g.astype(np.float64) * ref))
         err = abs(val - target) / scale
         worst = max(worst, err)
-        if err > 1e-8:
+        if err > PROPERTY_TOL:
             return (False, err, f"adjoint identity fails: {what} = {val:.6g} but "
                                 f"sum(dout * (out - b)) = {target:.6g}", hint)
     db_ref = dout.sum(axis=(0, 2, 3))
@@ -847,7 +847,7 @@ def _compare(spec, case, got, expected, tol) -> CaseResult:
                           f"{_short(str(shown), 200)}", hint=hint, note=case.note)
     if case.prop:
         ok, err, msg, hint = PROPERTIES[case.prop](case, got)
-        return CaseResult(case.name, ok, err, "1e-08 (relative)", msg,
+        return CaseResult(case.name, ok, err, f"{PROPERTY_TOL:.0e} (relative)", msg,
                           "" if ok else hint, note=case.note)
     if expected is None:
         return CaseResult(case.name, False, None, tol, "no expected values for this case")

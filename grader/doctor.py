@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata as md
 import platform
-import shutil
 import time
 
 import numpy as np
+
+from cs231n_lib.datasets import cifar10_cache_dir
+from grader.sandbox import sandbox_status
 
 
 def _version(dist: str) -> str:
@@ -37,19 +38,10 @@ def doctor() -> int:
     print(f"python       {platform.python_version()} ({platform.machine()})")
     for dist in ("numpy", "nbgrader", "jupyterlab", "scikit-learn", "torch"):
         print(f"{dist:<12} {_version(dist)}")
-    try:
-        sandbox = importlib.import_module("grader.sandbox")
-        print(f"sandbox      {sandbox.sandbox_status()}")
-    except ImportError:
-        bwrap = shutil.which("bwrap") or "MISSING (apt-get install bubblewrap)"
-        print(f"sandbox      bwrap at {bwrap}")
-    try:
-        datasets = importlib.import_module("cs231n_lib.datasets")
-        cache = datasets.cifar10_cache_dir()
-        ready = (cache / "cifar-10-batches-py").exists()
-        print(f"CIFAR-10     {'cached at' if ready else 'not downloaded; cache'} {cache}")
-    except (ImportError, AttributeError) as exc:
-        print(f"CIFAR-10     unknown ({exc})")
+    print(f"sandbox      {sandbox_status()}")
+    cache = cifar10_cache_dir()
+    ready = (cache / "cifar-10-batches-py").exists()
+    print(f"CIFAR-10     {'cached at' if ready else 'not downloaded; cache'} {cache}")
     try:
         print(f"speed probe  conv fwd+bwd (50x3x32x32, 32 3x3 filters): {speed_probe():.3f} s")
     except (ImportError, NotImplementedError) as exc:

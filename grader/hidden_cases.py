@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import zlib
 
+from grader.registry import _cv, _pl
+
 _SALT = "qv7-hidden-2026-b3"
 RANDOM_COUNT = 2
 
@@ -16,16 +18,6 @@ RANDOM_COUNT = 2
 def random_seed(name: str) -> int:
     """Secret seed of a spec's hidden random cases."""
     return 500_000 + zlib.crc32((_SALT + name).encode()) % 400_000
-
-
-def _cv(N, C, H, W, F, HH, WW, stride, pad, dilation=1, seed=0, **extra) -> dict:
-    return {"N": N, "C": C, "H": H, "W": W, "F": F, "HH": HH, "WW": WW, "stride": stride,
-            "pad": pad, "dilation": dilation, "seed": seed, **extra}
-
-
-def _pl(N, C, H, W, ph, pw, stride, seed, ties=False) -> dict:
-    return {"N": N, "C": C, "H": H, "W": W, "ph": ph, "pw": pw, "stride": stride,
-            "seed": seed, "ties": ties}
 
 
 _CONV = [

@@ -7,7 +7,7 @@ kernel started here sees only: the Python install (read-only), its own notebook 
 the ``ipc`` sockets live) and a private ``/tmp``. No network, no capabilities, uid 65534,
 rlimits on memory, CPU time and file size.
 
-How it is wired (see FIELD-NOTES.md): a kernelspec whose argv is
+How it is wired (measured with nbclient 0.11 and bubblewrap 0.8): a kernelspec whose argv is
 ``python -m grader.kernel_sandbox {connection_file}``; the job sets
 ``KernelManager.transport = "ipc"`` (TCP would need the network namespace) and the
 kernelspec asks for ``interrupt_mode = "message"``, because a SIGINT sent to bubblewrap
@@ -22,7 +22,7 @@ import resource
 import sys
 from pathlib import Path
 
-from grader.sandbox import SANDBOX_UID, base_binds, find_bwrap, system_binds
+from grader.sandbox import base_binds, base_env, find_bwrap, profile_command
 
 KERNEL_NAME = "cs231n-sandbox"
 #: Address space of the notebook kernel (NumPy, matplotlib, a small ConvNet in training).
@@ -68,40 +68,25 @@ def kernel_command(
     conn = os.path.realpath(connection_file)
     conn_dir = os.path.dirname(conn)
     cwd = os.path.realpath(cwd)
-    tmpfs = str(KERNEL_TMPFS_MB << 20)
-    cmd = [bwrap, *system_binds(), "--proc", "/proc", "--dev", "/dev"]
-    cmd += ["--size", tmpfs, "--tmpfs", "/tmp"]  # before any bind under /tmp
     ro = list(base_binds())
     if not any(sys.prefix == p or sys.prefix.startswith(p + "/") for p in ro):
         ro.append(sys.prefix)  # the venv itself (pyvenv.cfg, bin/python)
+    mounts: list[str] = []
     for path in ro:
-        cmd += ["--ro-bind", path, path]
-    cmd += ["--ro-bind-try", "/etc/fonts", "/etc/fonts"]  # matplotlib text, nothing secret
+        mounts += ["--ro-bind", path, path]
+    mounts += ["--ro-bind-try", "/etc/fonts", "/etc/fonts"]  # matplotlib text, nothing secret
     for path in (conn_dir, cwd):
-        cmd += ["--bind", path, path]
-    cmd += ["--remount-ro", "/", "--unshare-all",
-            "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
-            "--die-with-parent", "--new-session", "--hostname", "sandbox",
-            "--chdir", cwd, "--clearenv"]
+        mounts += ["--bind", path, path]
     env = {
+        **base_env("/tmp"),
         "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
-        "HOME": "/tmp",
-        "TMPDIR": "/tmp",
-        "MPLCONFIGDIR": "/tmp/mpl",
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONNOUSERSITE": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "LANG": "C.UTF-8",
         "JUPYTER_PLATFORM_DIRS": "1",
     }
     env.update({k: os.environ[k] for k in PASS_ENV if k in os.environ})
-    for key, value in env.items():
-        cmd += ["--setenv", key, value]
     launch = [sys.executable, "-m", "ipykernel_launcher", "-f", conn, *(kernel_args or [])]
-    return [*cmd, "--", *launch]
+    return profile_command(bwrap, mounts=mounts, chdir=cwd, env=env, argv=launch,
+                           tmpfs_mb=KERNEL_TMPFS_MB)
 
 
 def _set_limits() -> None:
@@ -111,6 +96,10 @@ def _set_limits() -> None:
         (resource.RLIMIT_FSIZE, KERNEL_FSIZE_MB << 20),
         (resource.RLIMIT_CORE, 0),
     ):
+        # Never above an inherited hard limit (raising it would fail and stop the kernel).
+        hard = resource.getrlimit(res)[1]
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
         resource.setrlimit(res, (value, value))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from cs231n_lib._validate import effective_size
 from grader import cases as C
 from grader.cases import Case
 
@@ -42,6 +43,8 @@ class Tolerance:
 EXACT = Tolerance(0.0, 0.0)
 F64 = Tolerance(1e-7, 1e-9)
 F32 = Tolerance(1e-4, 1e-5)  # used for every float32 case, whatever the function
+#: Reference-free property cases (grader.compare.PROPERTIES): |lhs - rhs| <= this * max(1, |rhs|).
+PROPERTY_TOL = 1e-8
 NOTEBOOKS = {
     "arithmetic": "notebooks/02_local_connectivity.ipynb",
     "perceptron": "notebooks/00_history.ipynb",
@@ -178,8 +181,8 @@ def _draw_conv(rng: np.random.Generator, *, dilation: bool = True, big: bool = F
              "pad": _ri(rng, 0, 2), "dilation": _ri(rng, 1, 2) if dilation else 1}
         ho, wo = _ri(rng, 1, 4 if big else 3), _ri(rng, 1, 4 if big else 3)
         d = p["dilation"]
-        p["H"] = (ho - 1) * p["stride"] + (p["HH"] - 1) * d + 1 - 2 * p["pad"]
-        p["W"] = (wo - 1) * p["stride"] + (p["WW"] - 1) * d + 1 - 2 * p["pad"]
+        p["H"] = (ho - 1) * p["stride"] + effective_size(p["HH"], d) - 2 * p["pad"]
+        p["W"] = (wo - 1) * p["stride"] + effective_size(p["WW"], d) - 2 * p["pad"]
         if p["H"] >= 1 and p["W"] >= 1:
             return p
 
@@ -194,7 +197,7 @@ def _draw_pool(rng: np.random.Generator) -> dict:
 
 def _draw_output_size(rng: np.random.Generator) -> dict:
     F, S, P, d = _ri(rng, 1, 7), _ri(rng, 1, 4), _ri(rng, 0, 3), _ri(rng, 1, 3)
-    W = (_ri(rng, 1, 20) - 1) * S + (F - 1) * d + 1 - 2 * P
+    W = (_ri(rng, 1, 20) - 1) * S + effective_size(F, d) - 2 * P
     if W < 1:
         W += S * (1 + (1 - W) // S)
     return {"W": W, "F": F, "S": S, "P": P, "d": d}

@@ -7,7 +7,7 @@ Layout produced under ``course_dir`` (a standard nbgrader course)::
     release/convnets/       what students get: notebooks stripped by nbgrader, .py stripped here
     gradebook.db            nbgrader's SQLite gradebook
 
-Two nbgrader facts shape this module (see FIELD-NOTES.md):
+Two nbgrader facts shape this module (checked with nbgrader 0.9.6):
 
 * nbgrader strips solutions from notebooks only; other files are copied verbatim (#1237), so
   every ``cs231n_lib`` module goes through :func:`grader.stubs.strip_solutions` after

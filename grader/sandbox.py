@@ -1,6 +1,6 @@
 """Building the bubblewrap command line and the rlimits for the sandboxed worker.
 
-The profile (measured in ``shared/FIELD-NOTES.md``): read-only binds of ``/usr`` (shared
+The profile (measured with bubblewrap 0.8 on Debian 12): read-only binds of ``/usr`` (shared
 libraries), the Python install (base interpreter and the site-packages in use), the harness
 (a private copy of ``recipes.py``, ``worker.py``, ``transport.py``) and the submission's
 ``cs231n_lib``; a small private ``/tmp``; ``--remount-ro /``; every namespace unshared (no
@@ -95,6 +95,33 @@ def python_executable() -> str:
     return os.path.realpath(sys.executable)
 
 
+def profile_command(
+    bwrap: str,
+    *,
+    mounts: Sequence[str],
+    chdir: str,
+    env: dict[str, str],
+    argv: Sequence[str],
+    tmpfs_mb: int,
+) -> list[str]:
+    """The profile every sandboxed process shares, around its own ``mounts`` (bwrap options).
+
+    ``/usr`` and the merged-usr links, ``/proc``, ``/dev``, a private ``/tmp`` of ``tmpfs_mb``
+    (before ``mounts``: a tmpfs after a bind under /tmp would hide it), then ``mounts``, then
+    ``--remount-ro /``, every namespace unshared, uid/gid 65534, no capabilities,
+    ``--die-with-parent``, ``--new-session``, ``--clearenv`` and ``env``; ``-- argv`` last.
+    """
+    cmd = [bwrap, *system_binds(), "--proc", "/proc", "--dev", "/dev",
+           "--size", str(tmpfs_mb << 20), "--tmpfs", "/tmp", *mounts,
+           "--remount-ro", "/",
+           "--unshare-all", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+           "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+           "--hostname", "sandbox", "--chdir", chdir, "--clearenv"]
+    for key, value in env.items():
+        cmd += ["--setenv", key, value]
+    return [*cmd, "--", *argv]
+
+
 def bwrap_command(
     bwrap: str,
     *,
@@ -104,29 +131,20 @@ def bwrap_command(
     env: dict[str, str],
     limits: Limits = Limits(),
 ) -> list[str]:
-    """The full ``bwrap ... -- argv`` command line.
+    """The worker's full ``bwrap ... -- argv`` command line.
 
     ``harness_dir`` is bound at ``/harness``; ``package_dir`` (the submission's
     ``cs231n_lib``) at ``/submission/cs231n_lib``; both read-only.
     """
-    cmd = [bwrap, *system_binds(), "--proc", "/proc", "--dev", "/dev"]
-    tmpfs_bytes = str(limits.tmpfs_mb << 20)
-    # The private /tmp comes before any bind under /tmp, or it would hide them.
-    cmd += ["--size", tmpfs_bytes, "--tmpfs", "/tmp",
-            "--size", tmpfs_bytes, "--tmpfs", "/dev/shm"]
+    mounts = ["--size", str(limits.tmpfs_mb << 20), "--tmpfs", "/dev/shm"]
     for path in base_binds():
-        cmd += ["--ro-bind", path, path]
-    cmd += ["--ro-bind", harness_dir, SANDBOX_HARNESS]
-    cmd += ["--dir", SANDBOX_SUBMISSION]
+        mounts += ["--ro-bind", path, path]
+    mounts += ["--ro-bind", harness_dir, SANDBOX_HARNESS]
+    mounts += ["--dir", SANDBOX_SUBMISSION]
     if package_dir is not None:
-        cmd += ["--ro-bind", package_dir, f"{SANDBOX_SUBMISSION}/cs231n_lib"]
-    cmd += ["--remount-ro", "/",
-            "--unshare-all", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-            "--cap-drop", "ALL", "--die-with-parent", "--new-session",
-            "--hostname", "sandbox", "--chdir", "/tmp", "--clearenv"]
-    for key, value in env.items():
-        cmd += ["--setenv", key, value]
-    return [*cmd, "--", *argv]
+        mounts += ["--ro-bind", package_dir, f"{SANDBOX_SUBMISSION}/cs231n_lib"]
+    return profile_command(bwrap, mounts=mounts, chdir="/tmp", env=env, argv=argv,
+                           tmpfs_mb=limits.tmpfs_mb)
 
 
 def system_binds() -> list[str]:
@@ -141,14 +159,12 @@ def system_binds() -> list[str]:
     return args
 
 
-def worker_env(pythonpath: Sequence[str], tmpdir: str = "/tmp") -> dict[str, str]:
-    """The worker's whole environment (nothing is inherited from the grader)."""
+def base_env(tmpdir: str = "/tmp") -> dict[str, str]:
+    """The environment every sandboxed process starts from (nothing of the grader's)."""
     threads = "1"
     return {
         "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": os.pathsep.join(pythonpath),
         "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONHASHSEED": "0",
         "PYTHONNOUSERSITE": "1",
         "HOME": tmpdir,
         "TMPDIR": tmpdir,
@@ -159,6 +175,12 @@ def worker_env(pythonpath: Sequence[str], tmpdir: str = "/tmp") -> dict[str, str
         "MKL_NUM_THREADS": threads,
         "LANG": "C.UTF-8",
     }
+
+
+def worker_env(pythonpath: Sequence[str], tmpdir: str = "/tmp") -> dict[str, str]:
+    """The worker's whole environment (nothing is inherited from the grader)."""
+    return {**base_env(tmpdir), "PYTHONPATH": os.pathsep.join(pythonpath),
+            "PYTHONHASHSEED": "0"}
 
 
 def _user_process_count(uid: int) -> int:
@@ -218,10 +240,8 @@ def probe_bwrap(bwrap: str | None) -> tuple[bool, str]:
     except (OSError, subprocess.SubprocessError) as exc:
         return False, f"{bwrap} cannot run: {exc}"
     true = shutil.which("true", path="/usr/bin:/bin") or "/usr/bin/true"
-    cmd = [bwrap, *system_binds(), "--proc", "/proc", "--dev", "/dev",
-           "--tmpfs", "/tmp", "--remount-ro", "/", "--unshare-all",
-           "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
-           "--die-with-parent", "--new-session", "--clearenv", "--", true]
+    cmd = profile_command(bwrap, mounts=[], chdir="/tmp", env={}, argv=[true],
+                          tmpfs_mb=Limits().tmpfs_mb)
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30)

@@ -270,11 +270,10 @@ class SecureRunner:
     def _command(self, req: int, res: int, nonce: str) -> tuple[list[str], dict[str, str] | None,
                                                                  str | None]:
         config = {"req": req, "res": res, "nonce": nonce, "cpu_s": self.limits.cpu_s,
-                  "seccomp": True}
+                  "seccomp": True, "site": sbx.site_dirs()}
         python = sbx.python_executable()
         if self.sandboxed:
             assert self.bwrap is not None
-            config["site"] = sbx.site_dirs()
             argv = [python, "-S", "-B", "-P", f"{sbx.SANDBOX_HARNESS}/grader/worker.py",
                     json.dumps(config)]
             env = sbx.worker_env([sbx.SANDBOX_HARNESS, sbx.SANDBOX_SUBMISSION])
@@ -288,7 +287,6 @@ class SecureRunner:
         subpath = os.path.join(work, "path")
         os.mkdir(subpath)
         os.symlink(self.package_dir, os.path.join(subpath, "cs231n_lib"))
-        config["site"] = sbx.site_dirs()
         config["readonly_fs"] = True
         argv = [python, "-S", "-B", "-P", os.path.join(self._harness, "grader", "worker.py"),
                 json.dumps(config)]

@@ -1,7 +1,7 @@
 """Plumbing for the real-browser test: a throw-away JupyterLab server and JupyterLab UI waits.
 
-Measured facts behind the choices here are in ``../shared/FIELD-NOTES.md`` ("Notebooks in CI
-and in a real browser"): per-run Jupyter dirs (else a saved workspace reopens old tabs),
+Measured facts behind the choices here (JupyterLab 4.6, Debian Chromium, Playwright):
+per-run Jupyter dirs (else a saved workspace reopens old tabs),
 ``--allow-root`` and ``port_retries=0``, the news popup disabled only by a settings
 ``overrides.json``, and the status bar (not the toolbar) as the kernel-idle signal.
 """
@@ -29,7 +29,7 @@ from pathlib import Path
 SERVER_LIFETIME_S = 240
 SERVER_START_TIMEOUT_S = 45
 
-#: Settings that keep pop-ups out of the way of the test (FIELD-NOTES: only an
+#: Settings that keep pop-ups out of the way of the test (measured: only an
 #: ``overrides.json`` disables the news popup; "fetchNews" is a string in the schema).
 SETTINGS_OVERRIDES = {
     "@jupyterlab/apputils-extension:notification": {
@@ -38,7 +38,7 @@ SETTINGS_OVERRIDES = {
     },
 }
 
-#: Chromium flags measured to work headless here (FIELD-NOTES).
+#: Chromium flags measured to work headless here.
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -196,7 +196,7 @@ def wait_kernel_idle(page, timeout_ms: int) -> None:
     """Wait until the status bar reads "Python 3 (ipykernel) | Idle".
 
     The toolbar's kernel indicator reads idle while the kernel is still connecting, and Run
-    All then silently does nothing (FIELD-NOTES); the status bar text is reliable.
+    All then silently does nothing (measured); the status bar text is reliable.
     """
     page.wait_for_function(
         """text => {

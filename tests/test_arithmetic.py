@@ -208,6 +208,10 @@ def test_parameter_counts():
     assert ar.linear_classifier_shape((32, 32, 3), 10) == (10, 3072)
     with pytest.raises(ValueError):
         ar.fc_weights_per_neuron((32, 0, 3))
+    with pytest.raises(ValueError, match="F must be a positive integer"):
+        ar.unshared_params(55, 55, 96, 0, 3)
+    with pytest.raises(ValueError, match="K must be a positive integer"):
+        ar.im2col_shapes((227, 227, 3), 11, 0, S=4)
 
 
 def _torch_receptive_field(torch, stack, size=61):

@@ -26,7 +26,6 @@ from browser_helpers import (
     run_all_cells,
     screenshot,
     status_bar_text,
-    venv_env,
     wait_all_executed,
     wait_kernel_idle,
 )
@@ -58,11 +57,8 @@ def playwright_api():
 
 
 @pytest.fixture
-def student_workspace(tmp_path, monkeypatch) -> Path:
+def student_workspace(tmp_path) -> Path:
     """The student release, built by the project's own code."""
-    # nbgrader runs `alembic` by name: the venv's bin dir must be on PATH even when the
-    # venv is not activated (`make test` runs .venv/bin/python directly).
-    monkeypatch.setenv("PATH", venv_env()["PATH"])
     from grader.workspace import make_student_workspace
 
     ws = make_student_workspace(tmp_path / "ws")

@@ -51,3 +51,11 @@ def test_doctor_reports_versions_and_sandbox():
     assert out.returncode == 0, out.stderr
     for needle in ("numpy", "nbgrader", "sandbox", "CIFAR-10", "speed probe"):
         assert needle in out.stdout
+
+
+def test_instructor_command_without_instructor_modules_says_so(monkeypatch, capsys):
+    """A student workspace ships only the check API; `doctor` there is one clear line."""
+    monkeypatch.setitem(sys.modules, "grader.doctor", None)  # import now fails as it would
+    assert main(["doctor"]) == 2
+    err = capsys.readouterr().err
+    assert "needs the instructor's repository" in err and "grader.doctor" in err

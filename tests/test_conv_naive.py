@@ -13,16 +13,12 @@ from cs231n_lib.conv_naive import (
     conv_forward_naive,
     conv_output_shape,
 )
-from cs231n_lib.gradient_check import GRAD_REL_TOL, eval_numerical_gradient_array, rel_error
-
-
-def numeric_conv_grads(forward, x, w, b, param, dout):
-    """Numeric (dx, dw, db) of sum(forward(x, w, b, param)[0] * dout)."""
-    dx = eval_numerical_gradient_array(lambda v: forward(v, w, b, param)[0], x, dout)
-    dw = eval_numerical_gradient_array(lambda v: forward(x, v, b, param)[0], w, dout)
-    db = eval_numerical_gradient_array(lambda v: forward(x, w, v, param)[0], b, dout)
-    return dx, dw, db
-
+from cs231n_lib.gradient_check import (
+    GRAD_REL_TOL,
+    eval_numerical_gradient_array,
+    layer_gradient_errors,
+    rel_error,
+)
 
 # ---------------------------------------------------------------- the syllabus conv demo
 
@@ -143,13 +139,8 @@ def test_backward_matches_numeric_gradient(rng, x_shape, w_shape, param):
     x = rng.standard_normal(x_shape)
     w = rng.standard_normal(w_shape)
     b = rng.standard_normal(w_shape[0])
-    out, cache = conv_forward_naive(x, w, b, param)
-    dout = rng.standard_normal(out.shape)
-    dx, dw, db = conv_backward_naive(dout, cache)
-    ndx, ndw, ndb = numeric_conv_grads(conv_forward_naive, x, w, b, param, dout)
-    assert rel_error(dx, ndx) < GRAD_REL_TOL
-    assert rel_error(dw, ndw) < GRAD_REL_TOL
-    assert rel_error(db, ndb) < GRAD_REL_TOL
+    errors = layer_gradient_errors(conv_forward_naive, conv_backward_naive, x, w, b, param)
+    assert max(errors.values()) < GRAD_REL_TOL, errors
 
 
 def test_shared_weight_gradient_is_sum_over_positions(rng):

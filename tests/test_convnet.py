@@ -72,6 +72,7 @@ def test_scores_without_labels_and_float32(rng):
     assert all(g.dtype == np.float32 for g in grads.values())
 
 
+@pytest.mark.torch
 def test_matches_torch(torch, rng):
     m = tiny(reg=0.2)
     X = rng.standard_normal((3, 3, 6, 6))
@@ -112,7 +113,7 @@ def test_memory_estimate_counts_activations_and_parameters():
     "kwargs, match",
     [
         ({"filter_size": 4}, "filter_size must be odd"),
-        ({"input_dim": (3, 7, 8)}, "even H"),
+        ({"input_dim": (3, 7, 8)}, r"even H: output H \(7 \+ 2\*0 - 2\)/2 \+ 1 = 3.5"),
         ({"input_dim": (3, 32)}, "input_dim must be a \\(C, H, W\\)"),
         ({"num_classes": 1}, "num_classes must be >= 2"),
         ({"dtype": np.int32}, "float32 or float64"),

@@ -115,6 +115,12 @@ def test_col2im_rejects_wrong_column_shape():
         col2im(np.zeros((27, 24)), (1, 3, 7, 7), 3, 3)
 
 
+@pytest.mark.parametrize("x_shape", [None, 7, "1377", (3, 7, 7), (1, 0, 7, 7)])
+def test_col2im_rejects_a_bad_x_shape_with_value_error(x_shape):
+    with pytest.raises(ValueError, match="x_shape"):
+        col2im(np.zeros((27, 25)), x_shape, 3, 3)
+
+
 @pytest.mark.parametrize(
     "x_shape, w_shape, param",
     [

@@ -164,6 +164,7 @@ def test_softmax_loss_is_stable_for_huge_scores():
     assert np.all(np.isfinite(dx))
 
 
+@pytest.mark.torch
 def test_softmax_loss_matches_torch(torch, rng):
     x = rng.standard_normal((7, 5))
     y = rng.integers(0, 5, 7)
@@ -191,6 +192,7 @@ def test_svm_loss_gradient(rng):
     assert rel_error(dx, dx_num) < GRAD_REL_TOL
 
 
+@pytest.mark.torch
 def test_svm_loss_matches_torch(torch, rng):
     x = rng.standard_normal((5, 6))
     y = rng.integers(0, 6, 5)

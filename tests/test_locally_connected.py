@@ -77,15 +77,12 @@ def test_equal_weights_at_every_position_is_a_convolution(rng, param):
 
 
 def test_alexnet_conv1_without_sharing_has_105_million_parameters():
-    neurons = 55 * 55 * 96
-    assert neurons == 290_400
-    expected = neurons * (11 * 11 * 3 + 1)
-    assert expected == 105_705_600
+    # The notes' figures: 55*55*96 = 290,400 neurons, each with 11*11*3 = 363 weights and one
+    # bias, 105,705,600 parameters (34,944 with sharing).
+    expected = 105_705_600
     assert locally_connected_param_count((3, 227, 227), 96, 11, stride=4) == expected
     assert locally_connected_param_count((1, 3, 227, 227), 96, (11, 11), stride=4) == expected
-    shared = 96 * (11 * 11 * 3 + 1)
-    assert shared == 34_944
-    assert locally_connected_param_count((3, 227, 227), 96, 11, 4, bias=False) == neurons * 363
+    assert locally_connected_param_count((3, 227, 227), 96, 11, 4, bias=False) == 290_400 * 363
 
 
 @pytest.mark.parametrize(

@@ -72,25 +72,49 @@ def test_mutant_kernels_are_correct_with_default_switches(tmp_path):
 
     expected.prime()  # reference values first: another test may have reset the cache
 
+    def ok(name, module, checks, functions):
+        """The graded ``functions`` rebound to their ``_mk_*`` kernel, every switch default."""
+        binding = "".join(_fn(f, "*a, **k", f"{kernel}(*a, **k)") for f, kernel in functions)
+        return Mutant(name, module, checks, binding, "-")
+
     correct = [
-        Mutant("ok_conv", "conv_naive", ("conv_forward_naive", "conv_backward_naive"),
-               _fn("conv_forward_naive", "x, w, b, conv_param",
-                   "_mk_conv_forward(x, w, b, conv_param)")
-               + _fn("conv_backward_naive", "dout, cache", "_mk_conv_backward(dout, cache)"),
-               "-"),
-        Mutant("ok_pool", "pooling", ("max_pool_backward_naive",),
+        ok("ok_conv", "conv_naive", ("conv_forward_naive", "conv_backward_naive"),
+           [("conv_forward_naive", "_mk_conv_forward"),
+            ("conv_backward_naive", "_mk_conv_backward")]),
+        ok("ok_lc", "locally_connected",
+           ("locally_connected_forward", "locally_connected_backward"),
+           [("locally_connected_forward", "_mk_lc_forward"),
+            ("locally_connected_backward", "_mk_lc_backward")]),
+        Mutant("ok_pool", "pooling", ("max_pool_forward_naive", "max_pool_backward_naive",
+                                      "avg_pool_forward_naive", "avg_pool_backward_naive"),
                _fn("max_pool_forward_naive", "x, p", "_mk_pool_forward(x, p)")
                + _fn("max_pool_backward_naive", "dout, cache",
-                     "_mk_max_pool_backward(dout, cache)"), "-"),
-        Mutant("ok_im2col", "im2col", ("im2col", "col2im", "conv_forward_im2col",
-                                       "conv_backward_im2col"),
-               _fn("im2col", "*a", "_mk_im2col(*a)") + _fn("col2im", "*a", "_mk_col2im(*a)")
-               + _fn("conv_forward_im2col", "*a", "_mk_conv_forward_im2col(*a)")
-               + _fn("conv_backward_im2col", "*a", "_mk_conv_backward_im2col(*a)"), "-"),
+                     "_mk_max_pool_backward(dout, cache)")
+               + _fn("avg_pool_forward_naive", "x, p", "_mk_pool_forward(x, p, kind='avg')")
+               + _fn("avg_pool_backward_naive", "dout, cache",
+                     "_mk_avg_pool_backward(dout, cache)"), "-"),
+        ok("ok_im2col", "im2col", ("im2col", "col2im", "conv_forward_im2col",
+                                   "conv_backward_im2col"),
+           [("im2col", "_mk_im2col"), ("col2im", "_mk_col2im"),
+            ("conv_forward_im2col", "_mk_conv_forward_im2col"),
+            ("conv_backward_im2col", "_mk_conv_backward_im2col")]),
+        ok("ok_arithmetic", "arithmetic", ("conv_output_size",),
+           [("conv_output_size", "_mk_conv_output_size")]),
+        ok("ok_perceptron", "perceptron", ("perceptron_predict", "perceptron_update"),
+           [("perceptron_predict", "_mk_predict"), ("perceptron_update", "_mk_update")]),
+        ok("ok_fc", "fc_conv", ("fc_to_conv",), [("fc_to_conv", "_mk_fc_to_conv")]),
+        ok("ok_layers", "layers", ("affine_forward", "affine_backward", "relu_forward",
+                                   "relu_backward", "softmax_loss"),
+           [("affine_forward", "_mk_affine_forward"),
+            ("affine_backward", "_mk_affine_backward"),
+            ("relu_forward", "_mk_relu_forward"), ("relu_backward", "_mk_relu_backward"),
+            ("softmax_loss", "_mk_softmax_loss")]),
         Mutant("ok_net", "convnet", ("ThreeLayerConvNet",),
                "\n\ndef _ok(self, X, y=None):\n    return _mk_convnet_loss(self, X, y)\n\n\n"
                "ThreeLayerConvNet.loss = _ok\n", "-"),
     ]
+    # every kernel's graded function is covered, so "correct by default" is checked for all
+    assert {c for m in correct for c in m.checks} >= {c for m in MUTANTS for c in m.checks}
     for m in correct:
         tree = tmp_path / m.name
         make_reference_submission(tree)

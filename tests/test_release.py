@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-from grader import hidden_cases, registry
+from grader import hidden_cases
 from grader.release import (
     NEVER_SHIPPED,
     SHIPPED_GRADER_MODULES,
@@ -61,14 +61,17 @@ def test_release_holds_no_solution_and_no_hidden_case(course):
         released = (course.release / "cs231n_lib" / path.name).read_text()
         shown = {line.strip() for line in released.splitlines()}
         assert not solution_lines(path.read_text()) & shown, path.name
-    # the hidden parameters appear nowhere in the release (only in the source notebooks' tests)
-    secrets = [repr(hidden_cases.SALT)] if hasattr(hidden_cases, "SALT") else []
+    # the hidden salt and seeds appear nowhere in the release
+    seeds = {params["seed"] for cases in hidden_cases.HIDDEN.values()
+             for _, params in cases if "seed" in params}
+    assert seeds, "hidden_cases.HIDDEN has seeded cases to protect"
+    secrets = [hidden_cases._SALT, *(f"{seed}" for seed in seeds), *(f"{seed:_}" for seed in seeds)]
     blob = "".join(
         p.read_text(errors="replace") for p in course.release.rglob("*") if p.is_file()
         and p.suffix in {".py", ".ipynb"}
     )
     for secret in secrets:
-        assert secret not in blob
+        assert secret not in blob, secret
 
 
 def test_release_notebooks_have_no_solutions_or_hidden_tests(course):
@@ -100,7 +103,7 @@ def test_check_command_works_in_the_release(course):
                          cwd=course.release, capture_output=True, text=True, timeout=120)
     assert out.returncode == 1, out.stderr  # a stub fails its checks ...
     assert "not written yet" in out.stdout  # ... and says why
-    assert "hidden" not in out.stdout.lower() or registry.hidden_available()
+    assert "hidden" not in out.stdout.lower()  # the release has no hidden cases to run
 
 
 def test_rebuilding_is_safe(course):
@@ -121,3 +124,4 @@ def test_leak_check_catches_a_planted_solution(course, tmp_path):
     assert any("conv_naive.py: still contains" in p for p in problems)
     assert any("conv_naive.py: solution line" in p for p in problems)
     assert any("hidden_cases.py" in p for p in problems)
+

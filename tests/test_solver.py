@@ -45,6 +45,7 @@ def test_adam_two_steps_by_hand():
     assert cfg["t"] == 2
 
 
+@pytest.mark.torch
 def test_adam_matches_torch(torch, rng):
     w0 = rng.standard_normal((4, 3))
     grads = [rng.standard_normal((4, 3)) for _ in range(5)]
@@ -58,6 +59,7 @@ def test_adam_matches_torch(torch, rng):
     assert np.allclose(w, p.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.torch
 def test_momentum_matches_torch(torch, rng):
     w0 = rng.standard_normal(5)
     grads = [rng.standard_normal(5) for _ in range(4)]

@@ -403,10 +403,9 @@ def _mk_relu_backward(dout, cache, mode="ok"):
 def _mk_softmax_loss(x, y, mode="ok"):
     N = x.shape[0]
     z = x if mode == "no_shift" else x - x.max(axis=1, keepdims=True)
-    e = _mk_np.exp(z)
-    p = e / e.sum(axis=1, keepdims=True)
-    loss = -_mk_np.log(p[_mk_np.arange(N), y]).sum()
-    dx = p.copy()
+    logp = z - _mk_np.log(_mk_np.exp(z).sum(axis=1, keepdims=True))  # no log(0) on big scores
+    loss = -logp[_mk_np.arange(N), y].sum()
+    dx = _mk_np.exp(logp)
     dx[_mk_np.arange(N), y] -= 1
     if mode != "no_mean":
         loss, dx = loss / N, dx / N
