@@ -7,9 +7,9 @@ These helpers sit outside the solution regions: the student release keeps them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -175,3 +175,185 @@ def path(value: Any, name: str) -> Any:
     if not isinstance(value, str | os.PathLike):
         raise ValueError(f"{name} must be a path (str or os.PathLike), got {value!r}")
     return value
+
+
+# ------------------------------------------------------------------------------------------
+# Convolution geometry (shared by every convolution module)
+# ------------------------------------------------------------------------------------------
+
+#: Keys of ``conv_param``: required, and optional with their defaults.
+CONV_REQUIRED = ("stride", "pad")
+CONV_OPTIONAL: dict[str, Any] = {"dilation": 1}
+
+
+class ConvGeometry(NamedTuple):
+    """Validated hyperparameters and output size of a convolution (all in pixels)."""
+
+    stride: int
+    pad: int
+    dilation: int
+    Ho: int
+    Wo: int
+
+
+def conv_output_shape(
+    x_shape: Sequence[int],
+    w_shape: Sequence[int],
+    conv_param: Mapping[str, Any],
+    *,
+    what: str = "convolution",
+    param_name: str = "conv_param",
+) -> ConvGeometry:
+    """Validate a convolution's shapes and hyperparameters; return its geometry.
+
+    Args:
+        x_shape: input shape ``(N, C, H, W)``.
+        w_shape: filter shape ``(F, C, HH, WW)``.
+        conv_param: ``{'stride', 'pad'[, 'dilation']}``; unknown keys are rejected.
+        what: name of the layer in error messages.
+        param_name: name of the parameter dict in error messages.
+
+    Returns:
+        ``ConvGeometry(stride, pad, dilation, Ho, Wo)``; unpacks as a 5-tuple.
+
+    Raises:
+        ValueError: wrong rank, channel mismatch, bad or unknown parameters, a filter larger
+            than the padded input, or an output size that is not a whole number (the message
+            shows the computation, e.g. ``(7 + 2*0 - 3)/3 + 1 = 2.33 is not a whole number``).
+    """
+    x_shape = shape(x_shape, "x.shape")
+    w_shape = shape(w_shape, "w.shape")
+    if len(x_shape) != 4:
+        raise ValueError(f"{what}: x must have 4 dimensions (N, C, H, W), got shape {x_shape}")
+    if len(w_shape) != 4:
+        raise ValueError(f"{what}: w must have 4 dimensions (F, C, HH, WW), got shape {w_shape}")
+    if x_shape[1] != w_shape[1]:
+        raise ValueError(
+            f"{what}: channel mismatch: x has C={x_shape[1]} channels (shape {x_shape}) but "
+            f"the filters expect C={w_shape[1]} (w shape {w_shape}); a filter spans the full "
+            f"depth of its input"
+        )
+    p = params(conv_param, param_name, CONV_REQUIRED, CONV_OPTIONAL)
+    stride = positive_int(p["stride"], f"{param_name}['stride']")
+    pad = nonnegative_int(p["pad"], f"{param_name}['pad']")
+    dilation = positive_int(p["dilation"], f"{param_name}['dilation']")
+    Ho = output_length(
+        x_shape[2], w_shape[2], stride, pad, dilation, what=what, axis="height"
+    )
+    Wo = output_length(
+        x_shape[3], w_shape[3], stride, pad, dilation, what=what, axis="width"
+    )
+    return ConvGeometry(stride, pad, dilation, Ho, Wo)
+
+
+def check_conv_inputs(
+    x: Any, w: Any, b: Any, conv_param: Any, *, what: str = "convolution"
+) -> ConvGeometry:
+    """Validate the arguments of a convolution forward pass (arrays, ranks, bias, params).
+
+    Returns the same :class:`ConvGeometry` as :func:`conv_output_shape`.
+    """
+    array(x, "x", 4, "(N, C, H, W)")
+    array(w, "w", 4, "(F, C, HH, WW)")
+    array(b, "b", 1, "(F,)")
+    geometry = conv_output_shape(x.shape, w.shape, conv_param, what=what)
+    if b.shape != (w.shape[0],):
+        raise ValueError(
+            f"{what}: b must have shape (F,) = ({w.shape[0]},), one bias per filter, got {b.shape}"
+        )
+    return geometry
+
+
+def check_conv_cache(cache: Any, what: str = "convolution", extra: int = 0) -> None:
+    """Check that ``cache`` is the ``(x, w, b, conv_param, ...)`` tuple a forward returned."""
+    if not isinstance(cache, tuple) or len(cache) != 4 + extra:
+        raise ValueError(
+            f"{what}: cache must be the tuple returned by the forward pass "
+            f"({4 + extra} items), got {type(cache).__name__}"
+        )
+
+
+def check_dout(dout: Any, expected: tuple[int, ...], what: str = "convolution") -> None:
+    """Check that the upstream gradient has the forward output's shape ``(N, F, Ho, Wo)``."""
+    array(dout, "dout", 4, "(N, F, Ho, Wo)")
+    if dout.shape != tuple(expected):
+        raise ValueError(
+            f"{what}: dout must have the forward output's shape (N, F, Ho, Wo) = "
+            f"{tuple(expected)}, got {dout.shape}"
+        )
+
+
+def result_dtype(*arrays: np.ndarray) -> np.dtype:
+    """Floating dtype of a layer's output: the inputs' common float type (ints -> float64)."""
+    dtype = np.result_type(*arrays)
+    if dtype.kind != "f":
+        dtype = np.result_type(dtype, np.float64)
+    return dtype
+
+
+# ------------------------------------------------------------------------------------------
+# Pooling geometry (shared by the naive and the fast pooling)
+# ------------------------------------------------------------------------------------------
+
+#: Keys of ``pool_param`` (all required; pooling takes no padding).
+POOL_REQUIRED = ("pool_height", "pool_width", "stride")
+
+
+class PoolGeometry(NamedTuple):
+    """Validated pooling hyperparameters and output size (all in pixels)."""
+
+    pool_height: int
+    pool_width: int
+    stride: int
+    Ho: int
+    Wo: int
+
+
+def pool_output_shape(
+    x_shape: tuple[int, ...], pool_param: Any, *, what: str = "pooling"
+) -> PoolGeometry:
+    """Validate a pooling configuration for input shape ``(N, C, H, W)``; return its geometry.
+
+    Raises:
+        ValueError: wrong rank, missing/unknown keys, a window larger than the input, or an
+            output size that is not a whole number (the message shows the computation).
+    """
+    x_shape = shape(x_shape, "x.shape")
+    if len(x_shape) != 4:
+        raise ValueError(f"{what}: x must have 4 dimensions (N, C, H, W), got shape {x_shape}")
+    p = params(pool_param, "pool_param", POOL_REQUIRED)
+    hh = positive_int(p["pool_height"], "pool_param['pool_height']")
+    ww = positive_int(p["pool_width"], "pool_param['pool_width']")
+    s = positive_int(p["stride"], "pool_param['stride']")
+    ho = output_length(x_shape[2], hh, s, 0, 1, what=what, axis="height")
+    wo = output_length(x_shape[3], ww, s, 0, 1, what=what, axis="width")
+    return PoolGeometry(hh, ww, s, ho, wo)
+
+
+def check_pool_forward(x: Any, pool_param: Any, what: str) -> tuple[np.ndarray, PoolGeometry]:
+    array(x, "x", 4, "(N, C, H, W)")
+    geometry = pool_output_shape(x.shape, pool_param, what=what)
+    return x.astype(result_dtype(x), copy=False), geometry
+
+
+def check_pool_backward(
+    dout: Any, cache: Any, size: int, what: str
+) -> tuple[np.ndarray, tuple[Any, ...], PoolGeometry]:
+    """Validate ``dout`` against a cache whose first two items are ``(x, pool_param)``."""
+    if not isinstance(cache, tuple) or len(cache) != size:
+        raise ValueError(
+            f"{what}: cache must be the {size}-tuple returned by the matching forward pass, "
+            f"got {type(cache).__name__}"
+            + (f" of length {len(cache)}" if isinstance(cache, tuple) else "")
+        )
+    x, pool_param = cache[0], cache[1]
+    array(x, "cache x", 4, "(N, C, H, W)")
+    geometry = pool_output_shape(x.shape, pool_param, what=what)
+    array(dout, "dout", 4, "(N, C, Ho, Wo)")
+    expected = (x.shape[0], x.shape[1], geometry.Ho, geometry.Wo)
+    if dout.shape != expected:
+        raise ValueError(
+            f"{what}: dout must have the shape of the forward output (N, C, Ho, Wo) = "
+            f"{expected}, got {dout.shape}"
+        )
+    return dout.astype(x.dtype, copy=False), cache, geometry

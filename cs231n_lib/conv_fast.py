@@ -32,7 +32,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from cs231n_lib import _validate
-from cs231n_lib.conv_naive import check_conv_cache, check_conv_inputs, check_dout, result_dtype
+from cs231n_lib._validate import check_conv_cache, check_conv_inputs, check_dout, result_dtype
 
 __all__ = ["conv_forward_fast", "conv_backward_fast"]
 

@@ -21,130 +21,33 @@ not flipped. The 1-D helpers at the end of this module show why the distinction 
 backward pass: the gradient with respect to the input is a *true* convolution, i.e. a
 cross-correlation with the flipped filter.
 
-:func:`conv_output_shape` and :func:`check_conv_inputs` are the one place where convolution
-arguments are validated; ``im2col``, ``conv_fast`` and ``locally_connected`` reuse them.
+:func:`cs231n_lib._validate.conv_output_shape` and :func:`~cs231n_lib._validate.check_conv_inputs`
+are the one place where convolution arguments are validated; every convolution module imports
+them from ``_validate`` (never from another learner file).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from cs231n_lib import _validate
 
+# The shared convolution checks live in _validate (so a broken learner file never breaks
+# another module); they are re-exported here for the notebooks.
+from cs231n_lib._validate import (  # noqa: F401
+    CONV_OPTIONAL,
+    CONV_REQUIRED,
+    ConvGeometry,
+    check_conv_cache,
+    check_conv_inputs,
+    check_dout,
+    conv_output_shape,
+    result_dtype,
+)
+
 _NOTEBOOK = "notebooks/03_parameter_sharing.ipynb"
-
-#: Keys of ``conv_param``: required, and optional with their defaults.
-CONV_REQUIRED = ("stride", "pad")
-CONV_OPTIONAL: dict[str, Any] = {"dilation": 1}
-
-
-class ConvGeometry(NamedTuple):
-    """Validated hyperparameters and output size of a convolution (all in pixels)."""
-
-    stride: int
-    pad: int
-    dilation: int
-    Ho: int
-    Wo: int
-
-
-def conv_output_shape(
-    x_shape: Sequence[int],
-    w_shape: Sequence[int],
-    conv_param: Mapping[str, Any],
-    *,
-    what: str = "convolution",
-    param_name: str = "conv_param",
-) -> ConvGeometry:
-    """Validate a convolution's shapes and hyperparameters; return its geometry.
-
-    Args:
-        x_shape: input shape ``(N, C, H, W)``.
-        w_shape: filter shape ``(F, C, HH, WW)``.
-        conv_param: ``{'stride', 'pad'[, 'dilation']}``; unknown keys are rejected.
-        what: name of the layer in error messages.
-        param_name: name of the parameter dict in error messages.
-
-    Returns:
-        ``ConvGeometry(stride, pad, dilation, Ho, Wo)``; unpacks as a 5-tuple.
-
-    Raises:
-        ValueError: wrong rank, channel mismatch, bad or unknown parameters, a filter larger
-            than the padded input, or an output size that is not a whole number (the message
-            shows the computation, e.g. ``(7 + 2*0 - 3)/3 + 1 = 2.33 is not a whole number``).
-    """
-    x_shape = _validate.shape(x_shape, "x.shape")
-    w_shape = _validate.shape(w_shape, "w.shape")
-    if len(x_shape) != 4:
-        raise ValueError(f"{what}: x must have 4 dimensions (N, C, H, W), got shape {x_shape}")
-    if len(w_shape) != 4:
-        raise ValueError(f"{what}: w must have 4 dimensions (F, C, HH, WW), got shape {w_shape}")
-    if x_shape[1] != w_shape[1]:
-        raise ValueError(
-            f"{what}: channel mismatch: x has C={x_shape[1]} channels (shape {x_shape}) but "
-            f"the filters expect C={w_shape[1]} (w shape {w_shape}); a filter spans the full "
-            f"depth of its input"
-        )
-    p = _validate.params(conv_param, param_name, CONV_REQUIRED, CONV_OPTIONAL)
-    stride = _validate.positive_int(p["stride"], f"{param_name}['stride']")
-    pad = _validate.nonnegative_int(p["pad"], f"{param_name}['pad']")
-    dilation = _validate.positive_int(p["dilation"], f"{param_name}['dilation']")
-    Ho = _validate.output_length(
-        x_shape[2], w_shape[2], stride, pad, dilation, what=what, axis="height"
-    )
-    Wo = _validate.output_length(
-        x_shape[3], w_shape[3], stride, pad, dilation, what=what, axis="width"
-    )
-    return ConvGeometry(stride, pad, dilation, Ho, Wo)
-
-
-def check_conv_inputs(
-    x: Any, w: Any, b: Any, conv_param: Any, *, what: str = "convolution"
-) -> ConvGeometry:
-    """Validate the arguments of a convolution forward pass (arrays, ranks, bias, params).
-
-    Returns the same :class:`ConvGeometry` as :func:`conv_output_shape`.
-    """
-    _validate.array(x, "x", 4, "(N, C, H, W)")
-    _validate.array(w, "w", 4, "(F, C, HH, WW)")
-    _validate.array(b, "b", 1, "(F,)")
-    geometry = conv_output_shape(x.shape, w.shape, conv_param, what=what)
-    if b.shape != (w.shape[0],):
-        raise ValueError(
-            f"{what}: b must have shape (F,) = ({w.shape[0]},), one bias per filter, got {b.shape}"
-        )
-    return geometry
-
-
-def check_conv_cache(cache: Any, what: str = "convolution", extra: int = 0) -> None:
-    """Check that ``cache`` is the ``(x, w, b, conv_param, ...)`` tuple a forward returned."""
-    if not isinstance(cache, tuple) or len(cache) != 4 + extra:
-        raise ValueError(
-            f"{what}: cache must be the tuple returned by the forward pass "
-            f"({4 + extra} items), got {type(cache).__name__}"
-        )
-
-
-def check_dout(dout: Any, expected: tuple[int, ...], what: str = "convolution") -> None:
-    """Check that the upstream gradient has the forward output's shape ``(N, F, Ho, Wo)``."""
-    _validate.array(dout, "dout", 4, "(N, F, Ho, Wo)")
-    if dout.shape != tuple(expected):
-        raise ValueError(
-            f"{what}: dout must have the forward output's shape (N, F, Ho, Wo) = "
-            f"{tuple(expected)}, got {dout.shape}"
-        )
-
-
-def result_dtype(*arrays: np.ndarray) -> np.dtype:
-    """Floating dtype of a layer's output: the inputs' common float type (ints -> float64)."""
-    dtype = np.result_type(*arrays)
-    if dtype.kind != "f":
-        dtype = np.result_type(dtype, np.float64)
-    return dtype
-
 
 def conv_forward_naive(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_param: dict[str, Any]

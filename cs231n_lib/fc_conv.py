@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from cs231n_lib import _validate
-from cs231n_lib.conv_naive import conv_output_shape
+from cs231n_lib._validate import conv_output_shape
 
 _NOTEBOOK = "notebooks/06_fc_to_conv.ipynb"
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from cs231n_lib import _validate
-from cs231n_lib.conv_naive import (
+from cs231n_lib._validate import (
     check_conv_cache,
     check_conv_inputs,
     check_dout,

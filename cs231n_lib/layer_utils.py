@@ -15,7 +15,7 @@ import numpy as np
 from cs231n_lib import _validate
 from cs231n_lib.conv_fast import conv_backward_fast, conv_forward_fast
 from cs231n_lib.layers import affine_backward, affine_forward, relu_backward, relu_forward
-from cs231n_lib.pooling import max_pool_backward_fast, max_pool_forward_fast
+from cs231n_lib.pooling_fast import max_pool_backward_fast, max_pool_forward_fast
 
 __all__ = [
     "affine_relu_forward",

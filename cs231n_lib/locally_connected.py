@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from cs231n_lib import _validate
-from cs231n_lib.conv_naive import (
+from cs231n_lib._validate import (
     ConvGeometry,
     check_conv_cache,
     check_dout,

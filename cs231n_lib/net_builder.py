@@ -34,7 +34,7 @@ from cs231n_lib.layers import (
     relu_forward,
     softmax_loss,
 )
-from cs231n_lib.pooling import max_pool_backward_fast, max_pool_forward_fast
+from cs231n_lib.pooling_fast import max_pool_backward_fast, max_pool_forward_fast
 
 __all__ = ["Layer", "Network", "build_network"]
 

@@ -45,84 +45,28 @@ pooling (each offset is one row of the column matrix) without materialising the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, NamedTuple
-
 import numpy as np
 
-from cs231n_lib import _validate
-from cs231n_lib.conv_naive import result_dtype
+from cs231n_lib._validate import (  # noqa: F401  (re-exported for the notebooks)
+    POOL_REQUIRED,
+    PoolGeometry,
+    check_pool_backward,
+    check_pool_forward,
+    pool_output_shape,
+)
+
+# The fast versions are provided library code in their own module; re-exported here.
+from cs231n_lib.pooling_fast import (  # noqa: F401
+    avg_pool_backward_fast,
+    avg_pool_forward_fast,
+    l2_pool_backward_fast,
+    l2_pool_forward_fast,
+    max_pool_backward_fast,
+    max_pool_forward_fast,
+    pool_switches,
+)
 
 _NOTEBOOK = "notebooks/05_pooling.ipynb"
-
-#: Keys of ``pool_param`` (all required; pooling takes no padding).
-POOL_REQUIRED = ("pool_height", "pool_width", "stride")
-
-
-class PoolGeometry(NamedTuple):
-    """Validated pooling hyperparameters and output size (all in pixels)."""
-
-    pool_height: int
-    pool_width: int
-    stride: int
-    Ho: int
-    Wo: int
-
-
-# ----------------------------------------------------------------------------------------------
-# Validation (kept in the student release)
-# ----------------------------------------------------------------------------------------------
-
-
-def pool_output_shape(
-    x_shape: tuple[int, ...], pool_param: Any, *, what: str = "pooling"
-) -> PoolGeometry:
-    """Validate a pooling configuration for input shape ``(N, C, H, W)``; return its geometry.
-
-    Raises:
-        ValueError: wrong rank, missing/unknown keys, a window larger than the input, or an
-            output size that is not a whole number (the message shows the computation).
-    """
-    x_shape = _validate.shape(x_shape, "x.shape")
-    if len(x_shape) != 4:
-        raise ValueError(f"{what}: x must have 4 dimensions (N, C, H, W), got shape {x_shape}")
-    p = _validate.params(pool_param, "pool_param", POOL_REQUIRED)
-    hh = _validate.positive_int(p["pool_height"], "pool_param['pool_height']")
-    ww = _validate.positive_int(p["pool_width"], "pool_param['pool_width']")
-    s = _validate.positive_int(p["stride"], "pool_param['stride']")
-    ho = _validate.output_length(x_shape[2], hh, s, 0, 1, what=what, axis="height")
-    wo = _validate.output_length(x_shape[3], ww, s, 0, 1, what=what, axis="width")
-    return PoolGeometry(hh, ww, s, ho, wo)
-
-
-def _check_forward(x: Any, pool_param: Any, what: str) -> tuple[np.ndarray, PoolGeometry]:
-    _validate.array(x, "x", 4, "(N, C, H, W)")
-    geometry = pool_output_shape(x.shape, pool_param, what=what)
-    return x.astype(result_dtype(x), copy=False), geometry
-
-
-def _check_backward(
-    dout: Any, cache: Any, size: int, what: str
-) -> tuple[np.ndarray, tuple[Any, ...], PoolGeometry]:
-    """Validate ``dout`` against a cache whose first two items are ``(x, pool_param)``."""
-    if not isinstance(cache, tuple) or len(cache) != size:
-        raise ValueError(
-            f"{what}: cache must be the {size}-tuple returned by the matching forward pass, "
-            f"got {type(cache).__name__}"
-            + (f" of length {len(cache)}" if isinstance(cache, tuple) else "")
-        )
-    x, pool_param = cache[0], cache[1]
-    _validate.array(x, "cache x", 4, "(N, C, H, W)")
-    geometry = pool_output_shape(x.shape, pool_param, what=what)
-    _validate.array(dout, "dout", 4, "(N, C, Ho, Wo)")
-    expected = (x.shape[0], x.shape[1], geometry.Ho, geometry.Wo)
-    if dout.shape != expected:
-        raise ValueError(
-            f"{what}: dout must have the shape of the forward output (N, C, Ho, Wo) = "
-            f"{expected}, got {dout.shape}"
-        )
-    return dout.astype(x.dtype, copy=False), cache, geometry
-
 
 # ----------------------------------------------------------------------------------------------
 # Naive versions (explicit loops; max and average are written by the learner)
@@ -140,7 +84,7 @@ def max_pool_forward_naive(x: np.ndarray, pool_param: dict[str, int]) -> tuple[n
         ``out``: ``(N, C, Ho, Wo)``, the maximum of each window, dtype of ``x``;
         ``cache``: ``(x, pool_param)`` for :func:`max_pool_backward_naive`.
     """
-    x, (HH, WW, S, Ho, Wo) = _check_forward(x, pool_param, "max pooling")
+    x, (HH, WW, S, Ho, Wo) = check_pool_forward(x, pool_param, "max pooling")
     ### BEGIN SOLUTION
     N, C = x.shape[:2]
     out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
@@ -168,7 +112,7 @@ def max_pool_backward_naive(dout: np.ndarray, cache: tuple) -> np.ndarray:
     Returns:
         ``dx``: ``(N, C, H, W)``, dtype of ``x``.
     """
-    dout, (x, _), (HH, WW, S, Ho, Wo) = _check_backward(dout, cache, 2, "max pooling")
+    dout, (x, _), (HH, WW, S, Ho, Wo) = check_pool_backward(dout, cache, 2, "max pooling")
     ### BEGIN SOLUTION
     N, C = x.shape[:2]
     dx = np.zeros_like(x)
@@ -194,7 +138,7 @@ def avg_pool_forward_naive(x: np.ndarray, pool_param: dict[str, int]) -> tuple[n
         ``out``: ``(N, C, Ho, Wo)``, the mean of each window, dtype of ``x``;
         ``cache``: ``(x, pool_param)``.
     """
-    x, (HH, WW, S, Ho, Wo) = _check_forward(x, pool_param, "average pooling")
+    x, (HH, WW, S, Ho, Wo) = check_pool_forward(x, pool_param, "average pooling")
     ### BEGIN SOLUTION
     N, C = x.shape[:2]
     out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
@@ -216,7 +160,7 @@ def avg_pool_backward_naive(dout: np.ndarray, cache: tuple) -> np.ndarray:
     Returns:
         ``dx``: ``(N, C, H, W)``, dtype of ``x``.
     """
-    dout, (x, _), (HH, WW, S, Ho, Wo) = _check_backward(dout, cache, 2, "average pooling")
+    dout, (x, _), (HH, WW, S, Ho, Wo) = check_pool_backward(dout, cache, 2, "average pooling")
     ### BEGIN SOLUTION
     N, C = x.shape[:2]
     dx = np.zeros_like(x)
@@ -237,7 +181,7 @@ def l2_pool_forward_naive(x: np.ndarray, pool_param: dict[str, int]) -> tuple[np
     Returns:
         ``out``: ``(N, C, Ho, Wo)``, dtype of ``x``; ``cache``: ``(x, pool_param)``.
     """
-    x, (HH, WW, S, Ho, Wo) = _check_forward(x, pool_param, "L2 pooling")
+    x, (HH, WW, S, Ho, Wo) = check_pool_forward(x, pool_param, "L2 pooling")
     N, C = x.shape[:2]
     out = np.empty((N, C, Ho, Wo), dtype=x.dtype)
     for n in range(N):
@@ -259,7 +203,7 @@ def l2_pool_backward_naive(dout: np.ndarray, cache: tuple) -> np.ndarray:
     Returns:
         ``dx``: ``(N, C, H, W)``, dtype of ``x``.
     """
-    dout, (x, _), (HH, WW, S, Ho, Wo) = _check_backward(dout, cache, 2, "L2 pooling")
+    dout, (x, _), (HH, WW, S, Ho, Wo) = check_pool_backward(dout, cache, 2, "L2 pooling")
     N, C = x.shape[:2]
     dx = np.zeros_like(x)
     for n in range(N):
@@ -272,181 +216,4 @@ def l2_pool_backward_naive(dout: np.ndarray, cache: tuple) -> np.ndarray:
                     norm = np.sqrt(np.sum(window * window))
                     if norm > 0:
                         dx[n, c, rows, cols] += dout[n, c, i, j] * window / norm
-    return dx
-
-
-# ----------------------------------------------------------------------------------------------
-# Fast versions (library code: strided slices, one per offset inside the window)
-# ----------------------------------------------------------------------------------------------
-
-
-def _offsets(g: PoolGeometry) -> Iterator[tuple[int, tuple[slice, ...]]]:
-    """Yield ``(k, index)`` for every offset ``(a, b)`` of the window in row-major order.
-
-    ``k = a * WW + b``; ``x[index]`` is the ``(N, C, Ho, Wo)`` view of entry ``(a, b)`` of
-    every window.
-    """
-    s = g.stride
-    for a in range(g.pool_height):
-        rows = slice(a, a + s * (g.Ho - 1) + 1, s)
-        for b in range(g.pool_width):
-            cols = slice(b, b + s * (g.Wo - 1) + 1, s)
-            yield a * g.pool_width + b, (slice(None), slice(None), rows, cols)
-
-
-def _tiles_exactly(x_shape: tuple[int, ...], g: PoolGeometry) -> bool:
-    """Windows do not overlap and cover every input pixel (stride == window size)."""
-    return (
-        g.stride == g.pool_height == g.pool_width
-        and x_shape[2] == g.Ho * g.stride
-        and x_shape[3] == g.Wo * g.stride
-    )
-
-
-def _overlaps(g: PoolGeometry) -> bool:
-    return g.stride < g.pool_height or g.stride < g.pool_width
-
-
-def max_pool_forward_fast(x: np.ndarray, pool_param: dict[str, int]) -> tuple[np.ndarray, tuple]:
-    """Max pooling with ``HH * WW`` strided slices and ``np.maximum`` (no Python loop per window).
-
-    Same arguments and output as :func:`max_pool_forward_naive`; ``cache`` is
-    ``(x, pool_param, out)`` for :func:`max_pool_backward_fast`.
-    """
-    x, g = _check_forward(x, pool_param, "max pooling")
-    out: np.ndarray | None = None
-    for _, index in _offsets(g):
-        if out is None:
-            out = x[index].copy()
-        else:
-            np.maximum(out, x[index], out=out)
-    assert out is not None
-    return out, (x, pool_param, out)
-
-
-def max_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
-    """Backward of :func:`max_pool_forward_fast`, with the module's tie rule.
-
-    Offsets are visited in row-major order; the gradient still "unrouted" for a window goes to
-    the first offset whose value equals the window's maximum and is then cleared, so tied
-    maxima later in the window receive nothing (the first-maximum rule of
-    :func:`max_pool_backward_naive`). Inputs are assumed free of NaN.
-
-    Returns:
-        ``dx``: ``(N, C, H, W)``, dtype of ``x``.
-    """
-    dout, (x, _, out), g = _check_backward(dout, cache, 3, "max pooling")
-    overlap = _overlaps(g)
-    dx = np.empty_like(x) if _tiles_exactly(x.shape, g) else np.zeros_like(x)
-    remaining = dout.copy()  # gradient of each window not yet routed to its switch
-    hit = np.empty(out.shape, dtype=bool)
-    routed = np.empty_like(remaining) if overlap else None
-    offsets = list(_offsets(g))
-    last = len(offsets) - 1
-    for k, index in offsets:
-        if k == last:
-            # Every window not routed yet has its first maximum here (inputs without NaN).
-            if overlap:
-                view = dx[index]
-                view += remaining
-            else:
-                dx[index] = remaining
-            break
-        np.equal(x[index], out, out=hit)
-        if routed is not None:
-            np.multiply(remaining, hit, out=routed)
-            view = dx[index]
-            view += routed
-            remaining -= routed  # exactly 0 where routed, unchanged elsewhere
-        else:
-            np.multiply(remaining, hit, out=dx[index])
-            remaining -= dx[index]
-    return dx
-
-
-def pool_switches(x: np.ndarray, pool_param: dict[str, int]) -> np.ndarray:
-    """The max-pooling "switches": where each window's maximum sits.
-
-    Args:
-        x: ``(N, C, H, W)`` input.
-        pool_param: ``{'pool_height': HH, 'pool_width': WW, 'stride': S}``.
-
-    Returns:
-        ``(N, C, Ho, Wo)`` int64 array ``k`` of positions inside each window, ``k = a * WW + b``
-        for row ``a`` and column ``b`` of the window (the first maximum in row-major order,
-        the entry that receives the window's gradient). The input pixel is row
-        ``i * S + k // WW``, column ``j * S + k % WW`` for output ``(i, j)``.
-    """
-    x, g = _check_forward(x, pool_param, "max pooling")
-    out, _ = max_pool_forward_fast(x, pool_param)
-    switches = np.empty(out.shape, dtype=np.int64)
-    # Visit offsets last-to-first so that the first maximum is written last and wins.
-    for k, index in reversed(list(_offsets(g))):
-        switches[x[index] == out] = k
-    return switches
-
-
-def avg_pool_forward_fast(x: np.ndarray, pool_param: dict[str, int]) -> tuple[np.ndarray, tuple]:
-    """Average pooling with strided slices. Same contract as :func:`avg_pool_forward_naive`;
-    ``cache`` is ``(x, pool_param)``."""
-    x, g = _check_forward(x, pool_param, "average pooling")
-    total: np.ndarray | None = None
-    for _, index in _offsets(g):
-        if total is None:
-            total = x[index].copy()
-        else:
-            total += x[index]
-    assert total is not None
-    total /= g.pool_height * g.pool_width
-    return total, (x, pool_param)
-
-
-def avg_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
-    """Backward of :func:`avg_pool_forward_fast`: ``dout / (HH * WW)`` to every window entry."""
-    dout, (x, _), g = _check_backward(dout, cache, 2, "average pooling")
-    share = dout / x.dtype.type(g.pool_height * g.pool_width)
-    overlap = _overlaps(g)
-    dx = np.empty_like(x) if _tiles_exactly(x.shape, g) else np.zeros_like(x)
-    for _, index in _offsets(g):
-        if overlap:
-            view = dx[index]
-            view += share
-        else:
-            dx[index] = share
-    return dx
-
-
-def l2_pool_forward_fast(x: np.ndarray, pool_param: dict[str, int]) -> tuple[np.ndarray, tuple]:
-    """L2-norm pooling with strided slices. Same contract as :func:`l2_pool_forward_naive`;
-    ``cache`` is ``(x, pool_param, out)``."""
-    x, g = _check_forward(x, pool_param, "L2 pooling")
-    squares = x * x
-    total: np.ndarray | None = None
-    for _, index in _offsets(g):
-        if total is None:
-            total = squares[index].copy()
-        else:
-            total += squares[index]
-    assert total is not None
-    out = np.sqrt(total, out=total)
-    return out, (x, pool_param, out)
-
-
-def l2_pool_backward_fast(dout: np.ndarray, cache: tuple) -> np.ndarray:
-    """Backward of :func:`l2_pool_forward_fast`: ``dout * v / ||v||``, and 0 at all-zero
-    windows (see the module docstring)."""
-    dout, (x, _, out), g = _check_backward(dout, cache, 3, "L2 pooling")
-    # Where the norm is 0 every entry of the window is 0, so dividing by 1 instead gives 0.
-    # x / norm lies in [-1, 1]: dividing first avoids overflow when the norm is tiny.
-    norm = np.where(out > 0, out, x.dtype.type(1))
-    overlap = _overlaps(g)
-    dx = np.empty_like(x) if _tiles_exactly(x.shape, g) else np.zeros_like(x)
-    for _, index in _offsets(g):
-        part = x[index] / norm
-        part *= dout
-        if overlap:
-            view = dx[index]
-            view += part
-        else:
-            dx[index] = part
     return dx
