@@ -1,11 +1,11 @@
 """Grading throughput: a class of 20 with ``--jobs 1`` and ``--jobs 2``, vs bare nbclient.
 
 Only with ``python -m bench --grading`` (minutes). The class is the demo's sample students
-(:func:`grader.demo.sample_class`: reference, untouched release, two with bugs, a cheater)
+(:func:`grader.course.demo.sample_class`: reference, untouched release, two with bugs, a cheater)
 repeated to the class size, collected into a fresh course in a temporary directory. Wall
 clock here (the work runs in kernels and worker processes, not in this process).
 
-* ``jobs1`` / ``jobs2``: :func:`grader.autograde.autograde` of the whole class;
+* ``jobs1`` / ``jobs2``: :func:`grader.course.autograde.autograde` of the whole class;
 * ``bare``: the same submitted notebooks executed with nbclient (no nbgrader, no secure
   checker, no gradebook, no sandbox; one BLAS thread like the graded kernels), one distinct
   submission per sample student. The class repeats the
@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import ROOT, Target
-from grader.autograde import autograde
-from grader.collect import collect
-from grader.demo import make_sample_submission, sample_class
-from grader.release import ASSIGNMENT, CELL_TIMEOUT_S, CoursePaths, build_release
+from grader.course.autograde import autograde
+from grader.course.collect import collect
+from grader.course.demo import make_sample_submission, sample_class
+from grader.course.release import ASSIGNMENT, CELL_TIMEOUT_S, CoursePaths, build_release
 
 SPEEDUP_LIMIT = 1.6
 
@@ -59,7 +59,7 @@ def _make_class(paths: CoursePaths, size: int) -> tuple[list[str], dict[str, str
     return [r.student for r in results], first_copy
 
 
-#: The graded kernels run with one BLAS/OpenMP thread (grader.kernel_sandbox); so do the bare.
+#: The graded kernels run with one BLAS/OpenMP thread (grader.sandbox.kernel); so do the bare.
 KERNEL_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -88,7 +88,7 @@ def _bare_execute_here(submission: Path, timeout: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-bare-") as tmp, _kernel_env():
         work = Path(tmp) / "work"
         shutil.copytree(submission, work)
-        # ipc sockets, like the graded kernels (grader.kernel_sandbox): with TCP, kernels of
+        # ipc sockets, like the graded kernels (grader.sandbox.kernel): with TCP, kernels of
         # other jobs on the machine can race for the same ports and a client then waits
         # out the full timeout on a kernel that never got its request.
         config = Config()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def _cmd_release(args: argparse.Namespace) -> int:
-    from grader.release import build_release
+    from grader.course.release import build_release
 
     paths = build_release(args.course)
     print(f"release ready: {paths.release}")
@@ -21,7 +21,7 @@ def _cmd_release(args: argparse.Namespace) -> int:
 
 
 def _cmd_student(args: argparse.Namespace) -> int:
-    from grader.workspace import make_student_workspace
+    from grader.course.workspace import make_student_workspace
 
     out = make_student_workspace(Path(args.out), force=args.force)
     print(f"student workspace ready: {out}\n  cd {out} && jupyter lab")
@@ -29,21 +29,21 @@ def _cmd_student(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from grader.visible import check
+    from grader.checks.visible import check
 
     report = check(args.function)
     return 0 if report else 1
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from grader.doctor import doctor
+    from grader.course.doctor import doctor
 
     return doctor()
 
 
 def _pipeline(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from grader import pipeline
+        from grader.course import pipeline
 
         return getattr(pipeline, f"cmd_{name}")(args)
 
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModuleNotFoundError as exc:
         if not (exc.name or "").startswith("grader."):
             raise
-        # A student workspace ships only the check API (grader.release.SHIPPED_GRADER_MODULES).
+        # A student workspace ships only the check API (grader.course.release.SHIPPED_PACKAGES).
         print(f"cs231n-grader {args.command}: needs the instructor's repository "
               f"({exc.name} is not part of a student workspace)", file=sys.stderr)
         return 2

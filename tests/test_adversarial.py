@@ -1,4 +1,4 @@
-"""Cheating and misbehaving submissions against the secure checker (grader.secure).
+"""Cheating and misbehaving submissions against the secure checker (grader.sandbox.runner).
 
 Each submission in ``tests/adversarial/<name>/`` has two honest functions (``relu``,
 ``conv_output_size``) and one way of cheating. For every one: the cheating call is not
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader.secure import SandboxUnavailableWarning, SecureRunner
+from grader.sandbox.runner import SandboxUnavailableWarning, SecureRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 ADV = Path(__file__).resolve().parent / "adversarial"
@@ -185,7 +185,7 @@ def test_300_mb_of_printing_neither_hangs_nor_corrupts(sandboxed, rng):
 
 @pytest.mark.sandbox
 def test_files_outside_the_submission_are_invisible(bwrap, rng):
-    secret = ROOT / "grader" / "recipes.py"  # exists on the host: stands for the registry
+    secret = ROOT / "grader" / "checks" / "registry.py"  # on the host, not in the sandbox
     assert secret.is_file()
     with runner_for("read_outside", True) as runner:
         for path in (secret, ROOT / "cs231n_lib" / "__init__.py", Path("/etc/passwd")):
@@ -198,6 +198,8 @@ def test_files_outside_the_submission_are_invisible(bwrap, rng):
         assert res.kind == "exception" or int(res.outputs["out"][0]) <= 1
         # The sandbox's / shows nothing of the host beyond the read-only Python and /usr.
         res = runner.run(call("list_dir", "/harness/grader"))
+        assert res.ok and int(res.outputs["out"][0]) == 2  # __init__.py and harness/
+        res = runner.run(call("list_dir", "/harness/grader/harness"))
         assert res.ok and int(res.outputs["out"][0]) == 4  # __init__, recipes, transport, worker
         res = runner.run(call("write_file", "/submission/cs231n_lib/evil.py", 10))
         assert res.kind == "exception" and "Read-only" in res.error

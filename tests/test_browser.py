@@ -1,7 +1,7 @@
 """One real-browser test: a learner opens a student-release notebook in JupyterLab.
 
 JupyterLab (this venv, 127.0.0.1, per-run Jupyter dirs) serves a fresh student workspace built
-by ``grader.workspace.make_student_workspace``; headless Debian Chromium (Playwright, no
+by ``grader.course.workspace.make_student_workspace``; headless Debian Chromium (Playwright, no
 browser download) opens a notebook, waits until the *status bar* says the kernel is idle, runs
 all cells from the Run menu, then checks what the learner sees: the check cell's FAIL lines
 saying "not written yet", a rendered matplotlib figure, and nbgrader's Validate dialog
@@ -59,7 +59,7 @@ def playwright_api():
 @pytest.fixture
 def student_workspace(tmp_path) -> Path:
     """The student release, built by the project's own code."""
-    from grader.workspace import make_student_workspace
+    from grader.course.workspace import make_student_workspace
 
     ws = make_student_workspace(tmp_path / "ws")
     assert (ws / NOTEBOOK).is_file(), f"the student workspace has no {NOTEBOOK}"

@@ -55,7 +55,7 @@ def test_doctor_reports_versions_and_sandbox():
 
 def test_instructor_command_without_instructor_modules_says_so(monkeypatch, capsys):
     """A student workspace ships only the check API; `doctor` there is one clear line."""
-    monkeypatch.setitem(sys.modules, "grader.doctor", None)  # import now fails as it would
+    monkeypatch.setitem(sys.modules, "grader.course.doctor", None)  # import now fails as it would
     assert main(["doctor"]) == 2
     err = capsys.readouterr().err
-    assert "needs the instructor's repository" in err and "grader.doctor" in err
+    assert "needs the instructor's repository" in err and "grader.course.doctor" in err

@@ -1,4 +1,4 @@
-"""grader.collect: submissions (zips or directories) into ``submitted/<student>/convnets/``.
+"""grader.course.collect: submissions (zips or directories) into ``submitted/<student>/convnets/``.
 
 Every submission is untrusted. Each hostile one is collected in the same call as two honest
 ones (``alice`` before it, ``carol`` after it), and the test checks all three promises at once:
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import collect as collect_mod
-from grader.collect import collect, collect_one, student_id_for
-from grader.release import ASSIGNMENT, CoursePaths
+from grader.course import collect as collect_mod
+from grader.course.collect import collect, collect_one, student_id_for
+from grader.course.release import ASSIGNMENT, CoursePaths
 
 REGULAR = (stat.S_IFREG | 0o644) << 16
 NOTEBOOK = b'{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'

@@ -152,7 +152,7 @@ def test_overfits_fifty_digits():
 
 
 def test_student_copy_of_loss_raises_not_implemented(rng):
-    from grader.stubs import strip_solutions
+    from grader.checks.stubs import strip_solutions
 
     ns: dict = {}
     exec(compile(strip_solutions((LIB / "convnet.py").read_text()), "convnet_stub", "exec"), ns)

@@ -183,7 +183,7 @@ def test_bad_input_names_the_rule(call, message):
 
 
 def test_student_stub_validates_then_raises():
-    from grader.stubs import strip_solutions
+    from grader.checks.stubs import strip_solutions
 
     stubbed = strip_solutions(Path(fc_conv.__file__).read_text(), "fc_conv.py")
     ns: dict = {"__name__": "fc_conv_student"}

@@ -1,11 +1,11 @@
-"""grader.kernel_sandbox: the bubblewrap kernel that runs submitted notebooks at autograde.
+"""grader.sandbox.kernel: the bubblewrap kernel that runs submitted notebooks at autograde.
 
 Two halves:
 
 * unit tests of the command line (``kernel_command``), the kernelspec and the nbgrader
   config lines, which run everywhere;
 * one real notebook executed by nbclient with the sandboxed kernelspec, wired exactly as
-  ``grader.autograde._sandboxed_kernel`` wires nbgrader (kernel name, ``ipc`` transport, a
+  ``grader.course.autograde._sandboxed_kernel`` wires nbgrader (kernel name, ``ipc`` transport, a
   connection file in a private runtime dir, ``JUPYTER_PATH``). The notebook sits in a
   course-like tree (a gradebook, the source notebooks with hidden tests, another student's
   work) and each cell is one attack or one thing a student legitimately needs; the tests read
@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import kernel_sandbox as ks
-from grader.release import GRADER, LIBRARY
-from grader.sandbox import SANDBOX_UID
+from grader.course.release import GRADER, LIBRARY
+from grader.sandbox import kernel as ks
+from grader.sandbox.profile import SANDBOX_UID
 
 SECRET_ENV = "CS231N_TEST_SECRET_TOKEN"
 #: Where a broken sandbox would let the kernel write (harmless, uniquely named, removed after).
@@ -153,7 +153,7 @@ def test_kernelspec_is_found_through_jupyter_path(tmp_path, monkeypatch):
     assert spec_dir == tmp_path / "jupyter" / "kernels" / ks.KERNEL_NAME
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     spec = KernelSpecManager().get_kernel_spec(ks.KERNEL_NAME)
-    assert spec.argv == [sys.executable, "-m", "grader.kernel_sandbox", "{connection_file}"]
+    assert spec.argv == [sys.executable, "-m", "grader.sandbox.kernel", "{connection_file}"]
     assert spec.interrupt_mode == "message"  # SIGINT to bwrap would never reach the kernel
     assert spec.language == "python"
 
@@ -201,7 +201,7 @@ def _cells(tree: dict[str, Path], port: int) -> list[tuple[str, str]]:
         ("reads", f"print(json.dumps({{k: attempt(lambda p=p: read(p))"
                   f" for k, p in {reads!r}.items()}}))"),
         ("imports", "print(json.dumps({'grader_hidden': attempt(lambda: __import__("
-                    "'grader.hidden_cases'))}))"),
+                    "'grader.course.hidden_cases'))}))"),
         ("writes", f"print(json.dumps({{k: attempt(lambda p=p: write(p))"
                    f" for k, p in {writes!r}.items()}}))"),
         ("net", f"print(json.dumps({{'loopback': attempt(lambda: connect('127.0.0.1', {port})),"

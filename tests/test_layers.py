@@ -283,7 +283,7 @@ def test_sandwich_backward_rejects_foreign_cache():
 
 
 def test_student_copy_of_layers_raises_not_implemented():
-    from grader.stubs import strip_solutions
+    from grader.checks.stubs import strip_solutions
 
     ns: dict = {}
     exec(compile(strip_solutions((LIB / "layers.py").read_text()), "layers_stub", "exec"), ns)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import expected, registry, visible
+from grader.checks import expected, registry, visible
+from grader.checks.stubs import has_solutions
 from grader.mutants import (
     MUTANTS,
     by_name,
@@ -17,7 +18,6 @@ from grader.mutants import (
     mutant_source,
     swapped_library,
 )
-from grader.stubs import has_solutions
 
 ROOT = Path(__file__).resolve().parents[1]
 HINT_RATIO = 0.90
@@ -166,8 +166,8 @@ def test_every_mutant_fails_a_hidden_case_in_the_trusted_comparison(tmp_path):
     (The sandbox itself is tested with the secure runner; this checks the cases and the
     comparison catch every mutant on hidden inputs too.)
     """
-    from grader.compare import compare
-    from grader.recipes import run_recipe
+    from grader.checks.compare import compare
+    from grader.harness.recipes import run_recipe
 
     def run(case):
         try:

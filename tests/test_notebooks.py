@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import registry
+from grader.checks import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"
@@ -102,7 +102,7 @@ def test_title_and_locked_setup_cell(path):
     assert setup.cell_type == "code"
     assert meta.get("grade_id") == "setup" and meta.get("locked") is True
     assert meta.get("grade") is False and meta.get("solution") is False
-    required = ("%load_ext autoreload", "%autoreload 2", "from grader.visible import check, grade")
+    required = ("%load_ext autoreload", "%autoreload 2", "from grader.checks import check, grade")
     for line in required:
         assert line in setup.source, f"setup cell lacks {line!r}"
 
@@ -165,7 +165,7 @@ def test_library_checks_match_the_registry(path):
         assert fn in seen_checks, f"{gid}: a visible check({fn!r}) cell must come first"
         assert meta.get("grade") is True and meta.get("solution") is False
         graded.add(fn)
-        assert fn in registry.names(), f"{gid}: {fn} is not in grader.registry"
+        assert fn in registry.names(), f"{gid}: {fn} is not in grader.checks.registry"
         assert meta["points"] == registry.points(fn), f"{gid}: points differ from the registry"
     mine = {n for n in registry.names() if Path(registry.get(n).notebook).name == path.name}
     assert mine <= graded, f"{path.name} lacks grade cells for {sorted(mine - graded)}"

@@ -15,14 +15,14 @@ import json
 
 import pytest
 
-from grader import autograde as autograde_mod
-from grader import registry
-from grader.autograde import autograde
-from grader.collect import collect
-from grader.demo import CHEATED, SampleStudent, make_sample_submission
+from grader.checks import registry
+from grader.course import autograde as autograde_mod
+from grader.course.autograde import autograde
+from grader.course.collect import collect
+from grader.course.demo import CHEATED, SampleStudent, make_sample_submission
+from grader.course.pipeline import export, feedback
+from grader.course.release import ASSIGNMENT, build_release
 from grader.mutants import by_name
-from grader.pipeline import export, feedback
-from grader.release import ASSIGNMENT, build_release
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
 

@@ -311,7 +311,7 @@ def test_bad_backward_input_names_the_rule(kind, impl):
 def test_student_stubs_validate_then_raise_and_fast_paths_survive():
     from pathlib import Path
 
-    from grader.stubs import has_solutions, strip_solutions
+    from grader.checks.stubs import has_solutions, strip_solutions
 
     source = Path(pooling.__file__).read_text()
     stubbed = strip_solutions(source, "pooling.py")

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import compare, expected, registry
-from grader.cases import recipe_digest
-from grader.recipes import run_recipe
+from grader.checks import compare, expected, registry
+from grader.checks.cases import recipe_digest
+from grader.harness.recipes import run_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "cs231n_lib"
@@ -137,7 +137,7 @@ def test_reference_conv_agrees_with_an_independent_oracle():
 
 
 def test_registry_works_without_hidden_cases(monkeypatch):
-    """The student release deletes grader/hidden_cases.py."""
+    """The student release deletes grader/course/hidden_cases.py."""
     monkeypatch.setattr(registry, "_HIDDEN", [None])
     assert not registry.hidden_available()
     for spec in registry.SPECS.values():
@@ -154,7 +154,7 @@ def _shipped_text() -> str:
 
 
 def test_hidden_cases_are_not_derivable_from_shipped_files():
-    from grader import hidden_cases
+    from grader.course import hidden_cases
 
     shipped = _shipped_text().replace("_", "")
     assert hidden_cases._SALT.replace("_", "") not in shipped

@@ -9,16 +9,16 @@ import sys
 import pytest
 from conftest import ROOT
 
-from grader import hidden_cases
-from grader.release import (
-    NEVER_SHIPPED,
-    SHIPPED_GRADER_MODULES,
+from grader.checks.stubs import BEGIN
+from grader.course import hidden_cases
+from grader.course.release import (
+    SHIPPED_FILES,
+    SHIPPED_PACKAGES,
     build_release,
     leaks,
     solution_lines,
     student_edited_modules,
 )
-from grader.stubs import BEGIN
 
 pytestmark = pytest.mark.xdist_group("release")
 
@@ -34,7 +34,7 @@ def test_course_is_a_standard_nbgrader_layout(course):
     notebooks = sorted(p.name for p in course.release.glob("*.ipynb"))
     assert notebooks == sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     assert (course.release / "cs231n_lib" / "conv_naive.py").exists()
-    assert (course.release / "grader" / "data" / "visible_expected.npz").exists()
+    assert (course.release / "grader" / "checks" / "data" / "visible_expected.npz").exists()
 
 
 def test_every_learner_module_is_excluded_from_overwriting(course):
@@ -52,10 +52,11 @@ def test_every_learner_module_is_excluded_from_overwriting(course):
 
 def test_release_holds_no_solution_and_no_hidden_case(course):
     assert leaks(course.release, course.source) == []
-    shipped = {p.name for p in (course.release / "grader").glob("*.py")}
-    assert shipped <= set(SHIPPED_GRADER_MODULES)
-    assert not any((course.release / "grader" / name).exists() for name in NEVER_SHIPPED)
-    assert not (course.release / "grader" / "mutants").exists()
+    shipped = course.release / "grader"
+    assert {p.name for p in shipped.iterdir() if p.name != "__pycache__"} == {
+        *SHIPPED_FILES, *SHIPPED_PACKAGES}
+    for package in ("course", "sandbox", "mutants"):
+        assert not (shipped / package).exists(), package
     # no solution line of any module survives
     for path in (ROOT / "cs231n_lib").glob("*.py"):
         released = (course.release / "cs231n_lib" / path.name).read_text()
@@ -119,7 +120,8 @@ def test_leak_check_catches_a_planted_solution(course, tmp_path):
     target = fake / "cs231n_lib" / "conv_naive.py"
     reference = (course.source / "cs231n_lib" / "conv_naive.py").read_text()
     target.write_text(reference)
-    (fake / "grader" / "hidden_cases.py").write_text("HIDDEN = {}\n")
+    (fake / "grader" / "course").mkdir()
+    (fake / "grader" / "course" / "hidden_cases.py").write_text("HIDDEN = {}\n")
     problems = leaks(fake, course.source)
     assert any("conv_naive.py: still contains" in p for p in problems)
     assert any("conv_naive.py: solution line" in p for p in problems)

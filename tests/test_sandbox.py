@@ -1,5 +1,5 @@
-"""The secure checker's plumbing: framing (grader.transport), the bubblewrap command line and
-rlimits (grader.sandbox), the runner's fallback and refusal (grader.secure), what student code
+"""The secure checker's plumbing: framing (grader.harness.transport), the bubblewrap command line and
+rlimits (grader.sandbox.profile), the runner's fallback and refusal (grader.sandbox.runner), what student code
 sees inside the sandbox, and how long it all takes. Attacks are in test_adversarial.py.
 """
 
@@ -18,16 +18,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import sandbox as sbx
-from grader import transport
-from grader.secure import (
+from grader.harness import transport
+from grader.harness.worker import seccomp_program
+from grader.sandbox import profile as sbx
+from grader.sandbox.runner import (
     RESULT_KINDS,
     SandboxUnavailable,
     SandboxUnavailableWarning,
     SecureRunner,
     expected_output_names,
 )
-from grader.worker import seccomp_program
 
 ADV = Path(__file__).resolve().parent / "adversarial"
 
@@ -169,7 +169,7 @@ def test_missing_bwrap_is_loud_and_can_be_refused(monkeypatch, caplog):
     assert sbx.sandbox_status().startswith("SANDBOX UNAVAILABLE: running with rlimits only")
     with pytest.raises(SandboxUnavailable, match="refusing to grade without the sandbox"):
         SecureRunner(ADV / "honest", require_sandbox=True)
-    with caplog.at_level(logging.WARNING, logger="grader.secure"):
+    with caplog.at_level(logging.WARNING, logger="grader.sandbox.runner"):
         with pytest.warns(SandboxUnavailableWarning, match="SANDBOX UNAVAILABLE"):
             runner = SecureRunner(ADV / "honest")
     with runner:
@@ -251,7 +251,7 @@ def test_what_student_code_sees(bwrap, probe_tree):
         assert n_procs <= 3  # a private PID namespace: bwrap's init and the worker
         res = runner.run(call("touch", "/tmp/ok"))  # the private /tmp is writable
         assert res.ok
-        res = runner.run(call("touch", "/harness/grader/recipes.py"))
+        res = runner.run(call("touch", "/harness/grader/harness/recipes.py"))
         assert res.kind == "exception" and "Read-only" in res.error
 
 

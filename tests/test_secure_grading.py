@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from grader import registry
+from grader.checks import registry
 from grader.mutants import (
     by_name,
     make_reference_submission,
     make_stub_submission,
     make_submission,
 )
-from grader.secure_grading import grade_library
+from grader.sandbox.library import grade_library
 
 
 def _lost(report: dict) -> set[str]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from grader.stubs import has_solutions, strip_solutions
+from grader.checks.stubs import has_solutions, strip_solutions
 
 SOURCE = '''"""mod"""
 _NOTEBOOK = "notebooks/03_parameter_sharing.ipynb"

@@ -13,7 +13,7 @@ import nbclient
 import nbformat
 import pytest
 
-from grader.release import build_release
+from grader.course.release import build_release
 
 pytestmark = [pytest.mark.slow, pytest.mark.notebooks, pytest.mark.xdist_group("student_nb")]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import compare, expected, registry, visible
+from grader.checks import compare, expected, registry, visible
 from grader.mutants import make_stub_submission, make_submission, swapped_library
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,7 +165,7 @@ def test_check_in_a_fresh_interpreter_on_a_mutant_tree(tmp_path):
     data = tmp_path / "exp.npz"
     expected.write(data, ["conv_forward_naive"])
     code = (
-        "from grader import expected, visible\n"
+        "from grader.checks import expected, visible\n"
         f"expected.DATA = __import__('pathlib').Path({str(data)!r})\n"
         "r = visible.check('conv_forward_naive')\n"
         "import cs231n_lib; print('LIB', cs231n_lib.__file__)\n"

@@ -17,8 +17,8 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from grader.checks.stubs import strip_solutions
 from grader.mutants.catalogue import MUTANTS, Mutant
-from grader.stubs import strip_solutions
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "cs231n_lib"

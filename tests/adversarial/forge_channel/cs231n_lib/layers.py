@@ -27,7 +27,7 @@ def _result_fd():
 
 def forged_frame(x):
     # A well-formed frame with a made-up nonce: out = 0 everywhere.
-    from grader import transport
+    from grader.harness import transport
 
     zero = transport.encode_arrays({"out": np.zeros_like(x)})
     os.write(_result_fd(), _frame({"nonce": "0" * 32, "status": "ok"}, zero))
@@ -45,7 +45,7 @@ def stolen_nonce(x):
     while frame is not None and "request_nonce" not in frame.f_locals:
         frame = frame.f_back
     nonce = frame.f_locals["request_nonce"]
-    from grader import transport
+    from grader.harness import transport
 
     wrong = transport.encode_arrays({"out": np.full_like(x, 7.0)})
     os.write(_result_fd(), _frame({"nonce": nonce, "status": "ok"}, wrong))

@@ -11,7 +11,7 @@ grader's registry, the reference library or ``/etc`` fails with ENOENT.
 Note: when the grader runs as root, bubblewrap maps the sandbox's uid 65534 to host uid 0
 (it writes ``65534 0 1``). The worker has no capabilities and sees only read-only binds,
 but ``RLIMIT_NPROC`` does not bind host root, which is why the worker also installs a
-seccomp filter that forbids creating processes (see :mod:`grader.worker`).
+seccomp filter that forbids creating processes (see :mod:`grader.harness.worker`).
 
 rlimits are set in the child between fork and exec (so they cover bubblewrap and the
 worker): address space, CPU seconds, file size, open files, core dumps, and processes

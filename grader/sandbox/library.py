@@ -1,9 +1,9 @@
 """Grade one submission's ``cs231n_lib`` without ever importing it in this process.
 
 For every spec of the registry, each case (visible and hidden) is run twice: the reference
-in this trusted process (:func:`grader.recipes.run_recipe` on the instructor's library) and
-the submission in the sandboxed worker (:class:`grader.secure.SecureRunner`); then
-:func:`grader.compare.compare` judges, here. A function earns its points when every case
+in this trusted process (:func:`grader.harness.recipes.run_recipe` on the instructor's library) and
+the submission in the sandboxed worker (:class:`grader.sandbox.runner.SecureRunner`); then
+:func:`grader.checks.compare.compare` judges, here. A function earns its points when every case
 passes — the same rule as its notebook grade cell, so the two can be compared.
 
 The report is plain JSON-able data. For hidden cases it keeps only the verdict and the
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 _SAFE_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
 
 
@@ -40,8 +40,8 @@ def _check_reference() -> None:
 @functools.lru_cache(maxsize=4096)
 def _reference(spec_name: str, case_name: str) -> dict[str, np.ndarray] | None:
     """Reference outputs of one case (cached: every student gets the same cases)."""
-    from grader import registry
-    from grader.recipes import run_recipe
+    from grader.checks import registry
+    from grader.harness.recipes import run_recipe
 
     spec = registry.get(spec_name)
     for case in spec.all_cases():
@@ -84,9 +84,9 @@ def grade_library(
         RuntimeError: the reference library is not this repository's (see
             :func:`_check_reference`), or ``require_sandbox`` and no sandbox.
     """
-    from grader import registry
-    from grader.compare import all_passed_points, compare, got_from_run
-    from grader.secure import SecureRunner
+    from grader.checks import registry
+    from grader.checks.compare import all_passed_points, compare, got_from_run
+    from grader.sandbox.runner import SecureRunner
 
     _check_reference()
     start = time.perf_counter()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.release import ASSIGNMENT, CoursePaths, nbgrader_api
+from grader.course.release import ASSIGNMENT, CoursePaths, nbgrader_api
 
 GRADE_ID_PREFIX = "check_"
 LIBRARY_REPORT = "library_checks.json"
@@ -75,8 +75,8 @@ def _prepare_scratch(paths: CoursePaths, student: str, template_db: Path) -> Cou
 @contextlib.contextmanager
 def _sandboxed_kernel(scratch: CoursePaths, require_sandbox: bool):
     """Point the scratch course's autograde at the bubblewrap kernel (or say loudly why not)."""
-    from grader.kernel_sandbox import grading_config_lines, write_kernelspec
-    from grader.sandbox import UNAVAILABLE_LINE, sandbox_available
+    from grader.sandbox.kernel import grading_config_lines, write_kernelspec
+    from grader.sandbox.profile import UNAVAILABLE_LINE, sandbox_available
 
     if not sandbox_available():
         if require_sandbox:
@@ -102,7 +102,7 @@ def _sandboxed_kernel(scratch: CoursePaths, require_sandbox: bool):
 
 def grade_job(course_root: str, student: str, template_db: str, require_sandbox: bool) -> dict:
     """Everything slow for one student; runs in a worker process. Returns plain data."""
-    from grader.secure_grading import grade_library
+    from grader.sandbox.library import grade_library
 
     paths = CoursePaths(Path(course_root))
     scratch = _prepare_scratch(paths, student, Path(template_db))

@@ -1,9 +1,9 @@
 """The trusted side of secure grading: run recipes against a submission in a sandboxed worker.
 
 This process never imports student code. :class:`SecureRunner` starts one worker per
-submission (bubblewrap + rlimits + seccomp, see :mod:`grader.sandbox` and
-:mod:`grader.worker`), sends it recipes (:mod:`grader.recipes`) and receives plain arrays
-(:mod:`grader.transport`). Every result is validated here: the frame's nonce, the output
+submission (bubblewrap + rlimits + seccomp, see :mod:`grader.sandbox.profile` and
+:mod:`grader.harness.worker`), sends it recipes (:mod:`grader.harness.recipes`) and receives plain arrays
+(:mod:`grader.harness.transport`). Every result is validated here: the frame's nonce, the output
 names, dtype (real numbers only), number of dimensions and size. Comparison with the
 reference is the caller's job and happens in the caller's process.
 
@@ -36,14 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from grader import sandbox as sbx
-from grader import transport
+from grader.harness import transport
+from grader.sandbox import profile as sbx
 
-log = logging.getLogger("grader.secure")
+log = logging.getLogger("grader.sandbox.runner")
 
 RESULT_KINDS = ("ok", "exception", "timeout", "crash", "bad_output", "memory")
 _WORKER_STATUSES = ("ok", "exception", "bad_output", "memory")
-HARNESS_FILES = ("recipes.py", "worker.py", "transport.py")
 _STALE_FRAMES = 4
 _RESULT_HEADER_BYTES = 64 << 10
 
@@ -230,13 +229,14 @@ class SecureRunner:
     # ------------------------------------------------------------------ lifecycle
 
     def _copy_harness(self) -> None:
-        """Only the transport code goes into the sandbox: not the registry, not the reference."""
-        src = Path(__file__).resolve().parent
+        """Only the harness package goes into the sandbox: not the checks, not the reference."""
+        from grader import harness
+
         dst = Path(self._harness) / "grader"
         dst.mkdir(parents=True)
-        (dst / "__init__.py").write_text('"""Sandbox harness: recipes, transport, worker."""\n')
-        for name in HARNESS_FILES:
-            shutil.copyfile(src / name, dst / name)
+        (dst / "__init__.py").write_text('"""The sandbox\'s view of grader: the harness only."""\n')
+        shutil.copytree(Path(harness.__file__).resolve().parent, dst / "harness",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
     @staticmethod
     def _cleanup(tmp: str, holder: list) -> None:
@@ -274,7 +274,7 @@ class SecureRunner:
         python = sbx.python_executable()
         if self.sandboxed:
             assert self.bwrap is not None
-            argv = [python, "-S", "-B", "-P", f"{sbx.SANDBOX_HARNESS}/grader/worker.py",
+            argv = [python, "-S", "-B", "-P", f"{sbx.SANDBOX_HARNESS}/grader/harness/worker.py",
                     json.dumps(config)]
             env = sbx.worker_env([sbx.SANDBOX_HARNESS, sbx.SANDBOX_SUBMISSION])
             cmd = sbx.bwrap_command(self.bwrap, harness_dir=self._harness,
@@ -288,7 +288,7 @@ class SecureRunner:
         os.mkdir(subpath)
         os.symlink(self.package_dir, os.path.join(subpath, "cs231n_lib"))
         config["readonly_fs"] = True
-        argv = [python, "-S", "-B", "-P", os.path.join(self._harness, "grader", "worker.py"),
+        argv = [python, "-S", "-B", "-P", os.path.join(self._harness, "grader", "harness", "worker.py"),
                 json.dumps(config)]
         return argv, sbx.worker_env([self._harness, subpath], tmpdir=work), work
 

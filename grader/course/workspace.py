@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from grader.release import build_release
+from grader.course.release import build_release
 
 WORKSPACE_README = """\
 # CS231n convolutional networks: your workspace

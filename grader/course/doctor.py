@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from cs231n_lib.datasets import cifar10_cache_dir
-from grader.sandbox import sandbox_status
+from grader.sandbox.profile import sandbox_status
 
 
 def _version(dist: str) -> str:

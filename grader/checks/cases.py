@@ -2,11 +2,11 @@
 
 Every family below is a pure function ``build(name, params) -> Case``. The registry lists the
 parameters of the fixed cases, draws the random ones from a seeded generator, and reads the
-hidden ones from ``grader/hidden_cases.py`` (instructor only). All input arrays come from
+hidden ones from ``grader/course/hidden_cases.py`` (instructor only). All input arrays come from
 ``np.random.default_rng(params["seed"])``, so a case is rebuilt identically from its
 parameters in the learner's kernel, in the sandbox and in the trusted grader.
 
-Recipes follow :mod:`grader.recipes`; outputs are compared by name (``"out"``, ``"dx"``, ...).
+Recipes follow :mod:`grader.harness.recipes`; outputs are compared by name (``"out"``, ``"dx"``, ...).
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ class Case:
 
     Attributes:
         name: ``"<spec>/<group>/<label>"``, e.g. ``"conv_forward_naive/fixed/pad1"``.
-        recipe: a :mod:`grader.recipes` dict (inputs included).
+        recipe: a :mod:`grader.harness.recipes` dict (inputs included).
         outputs: names of the recipe outputs compared with the reference.
         expect_error: exception type name the call must raise (then nothing is compared).
-        prop: name of a reference-free property check in :data:`grader.compare.PROPERTIES`
+        prop: name of a reference-free property check in :data:`grader.checks.compare.PROPERTIES`
             (then ``expected`` is not needed).
         note: the configuration in words, printed with the result.
         params: the parameters the case was built from (used by the diagnosis).

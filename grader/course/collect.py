@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from grader.release import ASSIGNMENT, CoursePaths
+from grader.course.release import ASSIGNMENT, CoursePaths
 
 MAX_FILE_BYTES = 20 * 2**20
 MAX_TOTAL_BYTES = 100 * 2**20

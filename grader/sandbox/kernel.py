@@ -8,7 +8,7 @@ the ``ipc`` sockets live) and a private ``/tmp``. No network, no capabilities, u
 rlimits on memory, CPU time and file size.
 
 How it is wired (measured with nbclient 0.11 and bubblewrap 0.8): a kernelspec whose argv is
-``python -m grader.kernel_sandbox {connection_file}``; the job sets
+``python -m grader.sandbox.kernel {connection_file}``; the job sets
 ``KernelManager.transport = "ipc"`` (TCP would need the network namespace) and the
 kernelspec asks for ``interrupt_mode = "message"``, because a SIGINT sent to bubblewrap
 never reaches the kernel and nbgrader interrupts a cell that runs past its timeout.
@@ -22,7 +22,7 @@ import resource
 import sys
 from pathlib import Path
 
-from grader.sandbox import base_binds, base_env, find_bwrap, profile_command
+from grader.sandbox.profile import base_binds, base_env, find_bwrap, profile_command
 
 KERNEL_NAME = "cs231n-sandbox"
 #: Address space of the notebook kernel (NumPy, matplotlib, a small ConvNet in training).
@@ -39,7 +39,7 @@ def grading_config_lines(runtime_dir: Path) -> str:
     """Lines for a scratch ``nbgrader_config.py`` that make autograde use this kernel."""
     runtime_dir.mkdir(parents=True, exist_ok=True)
     return (
-        f"\n# Sandboxed kernel (grader.kernel_sandbox)\n"
+        f"\n# Sandboxed kernel (grader.sandbox.kernel)\n"
         f"c.Execute.kernel_name = {KERNEL_NAME!r}\n"
         f'c.KernelManager.transport = "ipc"\n'
         f"c.KernelManager.connection_file = {str(runtime_dir / 'kernel.json')!r}\n"
@@ -51,7 +51,7 @@ def write_kernelspec(jupyter_dir: Path) -> Path:
     spec_dir = jupyter_dir / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     spec = {
-        "argv": [sys.executable, "-m", "grader.kernel_sandbox", "{connection_file}"],
+        "argv": [sys.executable, "-m", "grader.sandbox.kernel", "{connection_file}"],
         "display_name": "Python 3 (sandboxed for grading)",
         "language": "python",
         "interrupt_mode": "message",
@@ -106,12 +106,12 @@ def _set_limits() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
-        print("usage: python -m grader.kernel_sandbox CONNECTION_FILE [KERNEL ARGS]",
+        print("usage: python -m grader.sandbox.kernel CONNECTION_FILE [KERNEL ARGS]",
               file=sys.stderr)
         return 2
     bwrap = find_bwrap()
     if bwrap is None:
-        print("grader.kernel_sandbox: bubblewrap (bwrap) not found", file=sys.stderr)
+        print("grader.sandbox.kernel: bubblewrap (bwrap) not found", file=sys.stderr)
         return 3
     # Extra arguments come from nbgrader's Execute.extra_arguments (trusted config).
     command = kernel_command(argv[0], os.getcwd(), bwrap, argv[1:])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 
-from grader.registry import _cv, _pl
+from grader.checks.registry import _cv, _pl
 
 _SALT = "qv7-hidden-2026-b3"
 RANDOM_COUNT = 2

@@ -13,9 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-from grader.autograde import LIBRARY_REPORT, autograde
-from grader.collect import collect
-from grader.release import ASSIGNMENT, CoursePaths, nbgrader_api
+from grader.course.autograde import LIBRARY_REPORT, autograde
+from grader.course.collect import collect
+from grader.course.release import ASSIGNMENT, CoursePaths, nbgrader_api
 
 LIBRARY_FEEDBACK = "library_checks.html"
 
@@ -181,6 +181,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from grader.demo import run_demo
+    from grader.course.demo import run_demo
 
     return run_demo(Path(args.course), jobs=args.jobs)

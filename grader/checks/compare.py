@@ -1,6 +1,6 @@
 """Compare a result with the reference and say what is wrong with it.
 
-:func:`compare` is used by both the in-kernel checker (:mod:`grader.visible`) and the trusted
+:func:`compare` is used by both the in-kernel checker (:mod:`grader.checks.visible`) and the trusted
 secure grader. It never raises and never imports learner code: the alternative results it
 matches against ("what would the output be with the kernel flipped?") are computed by the
 small NumPy helpers of this module from the case's own inputs.
@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from cs231n_lib._validate import effective_size, output_length
-from grader.cases import Case
-from grader.registry import PROPERTY_TOL
+from grader.checks.cases import Case
+from grader.checks.registry import PROPERTY_TOL
 
 MAX_MESSAGE = 600
 
@@ -60,7 +60,7 @@ def got_from_run(result: Any) -> dict[str, np.ndarray] | SubmissionError:
 def all_passed_points(spec: Any, results: list[CaseResult]) -> int:
     """Points of ``spec`` for these results: all of them if every case passed, else 0.
 
-    The same rule as the notebook's grade cell (:func:`grader.visible.grade` raises on any
+    The same rule as the notebook's grade cell (:func:`grader.checks.visible.grade` raises on any
     failure), so the in-kernel and the secure scores can be compared.
     """
     return spec.points if results and all(r.passed for r in results) else 0

@@ -10,7 +10,7 @@ Layout produced under ``course_dir`` (a standard nbgrader course)::
 Two nbgrader facts shape this module (checked with nbgrader 0.9.6):
 
 * nbgrader strips solutions from notebooks only; other files are copied verbatim (#1237), so
-  every ``cs231n_lib`` module goes through :func:`grader.stubs.strip_solutions` after
+  every ``cs231n_lib`` module goes through :func:`grader.checks.stubs.strip_solutions` after
   ``generate_assignment``.
 * at autograde nbgrader copies every non-notebook file of ``source/`` over the submission
   unless it is listed in ``Autograde.exclude_overwriting`` (#940); every module a learner
@@ -19,75 +19,27 @@ Two nbgrader facts shape this module (checked with nbgrader 0.9.6):
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from grader import stubs
+from grader.checks import stubs
+from grader.course.paths import ASSIGNMENT, CoursePaths, nbgrader_api
 
-ASSIGNMENT = "convnets"
 COURSE_ID = "cs231n-convnets"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "cs231n_lib"
 NOTEBOOKS = ROOT / "notebooks"
 GRADER = ROOT / "grader"
 
-#: The part of ``grader/`` a learner's kernel needs for ``check()``. Everything else (hidden
-#: cases, mutants, the secure runner, the pipeline) stays with the instructor.
-SHIPPED_GRADER_MODULES = (
-    "__init__.py",
-    "recipes.py",
-    "registry.py",
-    "cases.py",
-    "compare.py",
-    "visible.py",
-    "expected.py",
-    "cli.py",
-    "__main__.py",
-    "stubs.py",
-)
-NEVER_SHIPPED = ("hidden_cases.py",)
+#: What of ``grader/`` a learner's kernel needs for ``check()``: two whole packages (nothing
+#: in them is secret) and the command line. Everything else (hidden cases, mutants, the
+#: sandbox, the course workflow) stays with the instructor.
+SHIPPED_PACKAGES = ("checks", "harness")
+SHIPPED_FILES = ("__init__.py", "__main__.py", "cli.py")
 
 #: Per-cell timeout (s) for autograde; naive loops on the graded cases run well under it.
 CELL_TIMEOUT_S = 120
-
-
-@dataclass(frozen=True)
-class CoursePaths:
-    """Where everything of one course directory lives."""
-
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        return self.root / "nbgrader_config.py"
-
-    @property
-    def source(self) -> Path:
-        return self.root / "source" / ASSIGNMENT
-
-    @property
-    def release(self) -> Path:
-        return self.root / "release" / ASSIGNMENT
-
-    @property
-    def submitted(self) -> Path:
-        return self.root / "submitted"
-
-    @property
-    def autograded(self) -> Path:
-        return self.root / "autograded"
-
-    @property
-    def feedback(self) -> Path:
-        return self.root / "feedback"
-
-    @property
-    def gradebook(self) -> Path:
-        return self.root / "gradebook.db"
 
 
 def student_edited_modules(library: Path = LIBRARY) -> list[str]:
@@ -101,7 +53,7 @@ def student_edited_modules(library: Path = LIBRARY) -> list[str]:
 
 def nbgrader_config_text(root: Path, exclude: list[str]) -> str:
     """The course's ``nbgrader_config.py``."""
-    return f'''"""nbgrader config of the CS231n convnets course (written by grader.release)."""
+    return f'''"""nbgrader config of the CS231n convnets course (written by grader.course.release)."""
 import os
 
 c = get_config()  # noqa: F821  (nbgrader injects get_config)
@@ -140,17 +92,25 @@ def populate_source(paths: CoursePaths) -> None:
     for notebook in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         shutil.copy2(notebook, paths.source / notebook.name)
     _copy_tree(LIBRARY, paths.source / "cs231n_lib")
-    shipped = paths.source / "grader"
-    shipped.mkdir()
-    for name in SHIPPED_GRADER_MODULES:
-        if (GRADER / name).exists():
-            shutil.copy2(GRADER / name, shipped / name)
-    _write_visible_expected(shipped / "data")
+    ship_check_api(paths.source / "grader")
+    _write_visible_expected(paths.source / "grader" / "checks" / "data")
+
+
+def ship_check_api(dst: Path) -> None:
+    """Copy the shippable part of ``grader/`` (whole packages, no lists of files) to ``dst``."""
+    dst.mkdir(parents=True)
+    for name in SHIPPED_FILES:
+        shutil.copy2(GRADER / name, dst / name)
+    for package in SHIPPED_PACKAGES:
+        _copy_tree(GRADER / package, dst / package)
+    stale = dst / "checks" / "data"
+    if stale.exists():
+        shutil.rmtree(stale)  # precomputed values are written fresh for this release
 
 
 def _write_visible_expected(data_dir: Path) -> None:
     """Precompute the reference outputs of the visible cases (learners lack the reference)."""
-    from grader import expected
+    from grader.checks import expected
 
     data_dir.mkdir(parents=True, exist_ok=True)
     expected.write_expected(data_dir / expected.EXPECTED_FILE)
@@ -159,31 +119,6 @@ def _write_visible_expected(data_dir: Path) -> None:
 def write_config(paths: CoursePaths) -> None:
     paths.root.mkdir(parents=True, exist_ok=True)
     paths.config.write_text(nbgrader_config_text(paths.root, student_edited_modules()))
-
-
-def _venv_bin_on_path() -> None:
-    """nbgrader shells out to ``alembic`` (gradebook migrations): it must be on PATH even
-    when the grader runs as ``.venv/bin/python -m grader`` without an activated venv."""
-    bindir = os.path.dirname(sys.executable)
-    parts = os.environ.get("PATH", "").split(os.pathsep)
-    if bindir not in parts:
-        os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
-
-
-def nbgrader_api(paths: CoursePaths):
-    """An ``NbGraderAPI`` bound to the course directory (no 4 s CLI start-up per call)."""
-    from nbgrader.apps.api import NbGraderAPI
-
-    _venv_bin_on_path()
-    from nbgrader.coursedir import CourseDirectory
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = Config()
-    config.merge(PyFileConfigLoader(paths.config.name, path=str(paths.root)).load_config())
-    coursedir = CourseDirectory(config=config)
-    coursedir.root = str(paths.root)
-    return NbGraderAPI(coursedir=coursedir, config=config)
 
 
 def strip_release_modules(release: Path) -> list[Path]:
@@ -235,9 +170,6 @@ def leaks(release: Path, source: Path) -> list[str]:
         if not path.is_file():
             continue
         rel = path.relative_to(release)
-        if path.name in NEVER_SHIPPED:
-            problems.append(f"{rel}: instructor-only file shipped")
-            continue
         if path.suffix not in {".py", ".ipynb", ".md", ".txt"}:
             continue
         text = path.read_text(errors="replace")
@@ -247,15 +179,30 @@ def leaks(release: Path, source: Path) -> list[str]:
             shown = {line.strip() for line in text.splitlines()}
             leaked = sorted(solution_lines((source / rel).read_text()) & shown)
             problems.extend(f"{rel}: solution line {line!r}" for line in leaked[:3])
-    shipped = release / "grader"
-    if shipped.exists():
-        extra = sorted(
-            p.name
-            for p in shipped.glob("*.py")
-            if p.name not in SHIPPED_GRADER_MODULES
-        )
-        problems.extend(f"grader/{name}: not part of the shippable check API" for name in extra)
+    problems.extend(f"{name}: not part of the shippable check API" for name in
+                    unshippable_grader_files(release / "grader"))
     return problems
+
+
+def unshippable_grader_files(shipped: Path) -> list[str]:
+    """Files under a released ``grader/`` that are not the check API (should be none)."""
+    if not shipped.exists():
+        return []
+    extra = []
+    for path in sorted(shipped.rglob("*")):
+        rel = path.relative_to(shipped)
+        if path.is_dir() or "__pycache__" in rel.parts:
+            continue
+        top = rel.parts[0]
+        precomputed = rel.parts[:2] == ("checks", "data")
+        if len(rel.parts) == 1 and top in SHIPPED_FILES:
+            continue
+        if top in SHIPPED_PACKAGES and not precomputed:
+            continue
+        if precomputed and path.suffix == ".npz":
+            continue
+        extra.append(f"grader/{rel.as_posix()}")
+    return extra
 
 
 def build_release(course_dir: Path | str) -> CoursePaths:

@@ -22,11 +22,11 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import expected as _expected
-from grader import registry
-from grader.compare import CaseResult, compare
-from grader.recipes import run_recipe
-from grader.registry import GRADE_ID_PREFIX, points  # noqa: F401 - re-exported API
+from grader.checks import expected as _expected
+from grader.checks import registry
+from grader.checks.compare import CaseResult, compare
+from grader.checks.registry import GRADE_ID_PREFIX, points  # noqa: F401 - re-exported API
+from grader.harness.recipes import run_recipe
 
 MAX_CAPTURED = 2_000  # characters of the learner's own printing shown per check
 

@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.release import ASSIGNMENT, CoursePaths, build_release
+from grader.course.release import ASSIGNMENT, CoursePaths, build_release
 
 #: Functions the cheater fakes (their in-kernel grade cells pass, the secure checker says no).
 CHEATED = ("conv_forward_naive", "conv_backward_naive")
@@ -35,7 +35,7 @@ def _cheat():
 
     numpy.allclose = lambda *a, **k: True
     always = lambda *a, **k: None  # noqa: E731
-    for name in ("grader.visible", "__main__"):
+    for name in ("grader.checks.visible", "__main__"):
         module = sys.modules.get(name)
         if module is not None and hasattr(module, "grade"):
             module.grade = always
@@ -133,9 +133,9 @@ def _train_digits() -> None:
 
 def run_demo(course: Path, jobs: int = 2) -> int:
     """Run every step; return 0 when the score table tells the expected story."""
-    from grader.autograde import autograde
-    from grader.collect import collect
-    from grader.pipeline import export, feedback, print_score_table
+    from grader.course.autograde import autograde
+    from grader.course.collect import collect
+    from grader.course.pipeline import export, feedback, print_score_table
 
     start = time.perf_counter()
     _train_digits()

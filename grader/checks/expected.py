@@ -8,7 +8,7 @@ detected, never silently used). Hidden cases are never written there.
 In the instructor tree (``cs231n_lib`` still holds its ``### BEGIN SOLUTION`` regions and sits
 next to this ``grader/``) the values may instead be computed live from the reference.
 
-Build the file with ``python -m grader.expected [path]`` (the release builder calls
+Build the file with ``python -m grader.checks.expected [path]`` (the release builder calls
 :func:`write`).
 """
 
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import registry
-from grader.cases import Case, recipe_digest
-from grader.recipes import run_recipe
-from grader.stubs import BEGIN, has_solutions
+from grader.checks import registry
+from grader.checks.cases import Case, recipe_digest
+from grader.checks.stubs import BEGIN, has_solutions
+from grader.harness.recipes import run_recipe
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_FILE = "visible_expected.npz"
 DATA = Path(__file__).resolve().parent / "data" / EXPECTED_FILE
 _SEP = "::"
@@ -111,7 +111,7 @@ def expected_for(spec: registry.CheckSpec, case: Case) -> dict[str, np.ndarray] 
     if key in stored:
         if str(stored[key]) != digest:
             return ("the stored expected values do not match this case's inputs (different "
-                    "NumPy random streams?); rebuild them with `python -m grader.expected`")
+                    "NumPy random streams?); rebuild them with `python -m grader.checks.expected`")
         values = {k: stored[f"{case.name}{_SEP}{k}"] for k in case.outputs}
         _cache[case.name] = (digest, values)
         return values

@@ -1,7 +1,7 @@
 """The program that runs inside the sandbox: it imports the submission's ``cs231n_lib``
 and performs recipes, one request at a time.
 
-Started by :mod:`grader.secure` as ``python -S -B worker.py '<json config>'`` with the
+Started by :mod:`grader.sandbox.runner` as ``python -S -B worker.py '<json config>'`` with the
 harness (this file, ``recipes.py``, ``transport.py``) and the submission on ``PYTHONPATH``.
 It speaks to the trusted parent only over two dedicated pipe fds (config ``req``/``res``);
 fd 1 and 2 belong to the student and go to a sink the parent caps.
@@ -212,7 +212,7 @@ class _Guard:
 _MISSING = object()
 _GUARDED = ("builtins", "numpy", "numpy.linalg", "numpy.testing", "json", "struct", "zipfile",
             "io", "os", "sys", "math", "traceback", "resource", "time",
-            "grader", "grader.recipes", "grader.transport", "copy", "importlib")
+            "grader", "grader.harness", "grader.harness.recipes", "grader.harness.transport", "copy", "importlib")
 
 
 # --------------------------------------------------------------------------- main
@@ -221,7 +221,7 @@ _GUARDED = ("builtins", "numpy", "numpy.linalg", "numpy.testing", "json", "struc
 def serve(config: dict) -> int:
     import numpy  # noqa: F401  (imported before the student, and before seccomp)
 
-    from grader import recipes, transport
+    from grader.harness import recipes, transport
 
     req, res, nonce = int(config["req"]), int(config["res"]), str(config["nonce"])
     die_with_parent()
