@@ -41,11 +41,11 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return doctor()
 
 
-def _pipeline(name: str) -> Callable[[argparse.Namespace], int]:
+def _course_command(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from grader.course import pipeline
+        from grader.course import commands
 
-        return getattr(pipeline, f"cmd_{name}")(args)
+        return getattr(commands, f"cmd_{name}")(args)
 
     return run
 
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collect", help="take submission zips/directories into submitted/")
     p.add_argument("--course", required=True, type=Path)
     p.add_argument("submissions", nargs="+", type=Path, help="zip files or directories")
-    p.set_defaults(func=_pipeline("collect"))
+    p.set_defaults(func=_course_command("collect"))
 
     p = sub.add_parser("autograde", help="grade submissions (notebooks + sandboxed library checks)")
     p.add_argument("--course", required=True, type=Path)
@@ -72,21 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--require-sandbox", action="store_true", help="refuse to grade without bubblewrap"
     )
-    p.set_defaults(func=_pipeline("autograde"))
+    p.set_defaults(func=_course_command("autograde"))
 
     p = sub.add_parser("feedback", help="feedback HTML per student, hidden tests removed")
     p.add_argument("--course", required=True, type=Path)
-    p.set_defaults(func=_pipeline("feedback"))
+    p.set_defaults(func=_course_command("feedback"))
 
     p = sub.add_parser("export", help="grades as CSV for an LMS")
     p.add_argument("--course", required=True, type=Path)
     p.add_argument("--to", required=True, type=Path, help="CSV file to write")
-    p.set_defaults(func=_pipeline("export"))
+    p.set_defaults(func=_course_command("export"))
 
     p = sub.add_parser("demo", help="release, a sample class, autograde, feedback, export")
     p.add_argument("--course", type=Path, default=Path("course"))
     p.add_argument("--jobs", type=int, default=2)
-    p.set_defaults(func=_pipeline("demo"))
+    p.set_defaults(func=_course_command("demo"))
 
     p = sub.add_parser("student", help="make a self-study workspace")
     p.add_argument("--out", required=True, type=Path)

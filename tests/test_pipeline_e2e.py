@@ -20,7 +20,8 @@ from grader.course import autograde as autograde_mod
 from grader.course.autograde import autograde
 from grader.course.collect import collect
 from grader.course.demo import CHEATED, SampleStudent, make_sample_submission
-from grader.course.pipeline import export, feedback
+from grader.course.export import export
+from grader.course.feedback import feedback
 from grader.course.release import ASSIGNMENT, build_release
 from grader.mutants import by_name
 

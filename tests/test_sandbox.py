@@ -1,6 +1,7 @@
-"""The secure checker's plumbing: framing (grader.harness.transport), the bubblewrap command line and
-rlimits (grader.sandbox.profile), the runner's fallback and refusal (grader.sandbox.runner), what student code
-sees inside the sandbox, and how long it all takes. Attacks are in test_adversarial.py.
+"""The secure checker's plumbing: framing (grader.harness.transport), the bubblewrap command
+line and rlimits (grader.sandbox.profile), the runner's fallback and refusal
+(grader.sandbox.runner), what student code sees inside the sandbox, and how long it all
+takes. Attacks are in test_adversarial.py.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ hidden ones from ``grader/course/hidden_cases.py`` (instructor only). All input 
 ``np.random.default_rng(params["seed"])``, so a case is rebuilt identically from its
 parameters in the learner's kernel, in the sandbox and in the trusted grader.
 
-Recipes follow :mod:`grader.harness.recipes`; outputs are compared by name (``"out"``, ``"dx"``, ...).
+Recipes follow :mod:`grader.harness.recipes`; outputs are compared by name (``"out"``,
+``"dx"``, ...).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 One table, :data:`TABLE`, holds for every graded function its module, notebook, points and
 tolerance; the fixed-case parameters are listed next to it, random cases are drawn from a
-seeded generator, and hidden cases come from ``grader/course/hidden_cases.py`` (instructor only, read
-lazily; the student release deletes that file and everything here still works).
+seeded generator, and hidden cases come from ``grader/course/hidden_cases.py`` (instructor
+only, read lazily; the student release deletes that file and everything here still works).
 
 The same specs serve the notebook's visible checks (:mod:`grader.checks.visible`), the secure grader
 (hidden cases, run out of the learner's process) and the project's own tests.
@@ -43,7 +43,8 @@ class Tolerance:
 EXACT = Tolerance(0.0, 0.0)
 F64 = Tolerance(1e-7, 1e-9)
 F32 = Tolerance(1e-4, 1e-5)  # used for every float32 case, whatever the function
-#: Reference-free property cases (grader.checks.compare.PROPERTIES): |lhs - rhs| <= this * max(1, |rhs|).
+#: Reference-free property cases (grader.checks.compare.PROPERTIES):
+#: |lhs - rhs| <= this * max(1, |rhs|).
 PROPERTY_TOL = 1e-8
 NOTEBOOKS = {
     "arithmetic": "notebooks/02_local_connectivity.ipynb",
@@ -125,7 +126,7 @@ class CheckSpec:
         return self.fixed_cases() + self.random_cases()
 
     def hidden_cases(self) -> list[Case]:
-        """Hidden cases (empty when ``grader/course/hidden_cases.py`` is absent, e.g. a student copy)."""
+        """Hidden cases (empty without ``grader/course/hidden_cases.py``, e.g. a student copy)."""
         hidden = load_hidden()
         if hidden is None:
             return []
@@ -152,7 +153,7 @@ _HIDDEN: list[ModuleType | None] = []
 
 
 def load_hidden() -> ModuleType | None:
-    """``grader.course.hidden_cases`` if it exists (instructor tree), else None. Loaded once, lazily."""
+    """``grader.course.hidden_cases`` if it exists (instructor tree), else None; loaded once."""
     if not _HIDDEN:
         try:
             _HIDDEN.append(importlib.import_module("grader.course.hidden_cases"))

@@ -212,7 +212,8 @@ class _Guard:
 _MISSING = object()
 _GUARDED = ("builtins", "numpy", "numpy.linalg", "numpy.testing", "json", "struct", "zipfile",
             "io", "os", "sys", "math", "traceback", "resource", "time",
-            "grader", "grader.harness", "grader.harness.recipes", "grader.harness.transport", "copy", "importlib")
+            "grader", "grader.harness", "grader.harness.recipes", "grader.harness.transport",
+            "copy", "importlib")
 
 
 # --------------------------------------------------------------------------- main

@@ -2,8 +2,9 @@
 
 This process never imports student code. :class:`SecureRunner` starts one worker per
 submission (bubblewrap + rlimits + seccomp, see :mod:`grader.sandbox.profile` and
-:mod:`grader.harness.worker`), sends it recipes (:mod:`grader.harness.recipes`) and receives plain arrays
-(:mod:`grader.harness.transport`). Every result is validated here: the frame's nonce, the output
+:mod:`grader.harness.worker`), sends it recipes (:mod:`grader.harness.recipes`) and receives
+plain arrays (:mod:`grader.harness.transport`). Every result is validated here: the frame's
+nonce, the output
 names, dtype (real numbers only), number of dimensions and size. Comparison with the
 reference is the caller's job and happens in the caller's process.
 
@@ -288,8 +289,8 @@ class SecureRunner:
         os.mkdir(subpath)
         os.symlink(self.package_dir, os.path.join(subpath, "cs231n_lib"))
         config["readonly_fs"] = True
-        argv = [python, "-S", "-B", "-P", os.path.join(self._harness, "grader", "harness", "worker.py"),
-                json.dumps(config)]
+        worker = os.path.join(self._harness, "grader", "harness", "worker.py")
+        argv = [python, "-S", "-B", "-P", worker, json.dumps(config)]
         return argv, sbx.worker_env([self._harness, subpath], tmpdir=work), work
 
     def _start(self) -> _Worker:
