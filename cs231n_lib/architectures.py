@@ -1,8 +1,8 @@
 """Case-study architectures as data, with computed tables and the errata they expose.
 
 Each builder returns a list of ``(name, layer)`` pairs in the notation of
-:mod:`cs231n_lib.arithmetic` (volumes are ``H x W x D``); :func:`table` runs
-:func:`cs231n_lib.arithmetic.analyze` on it. The published totals the tables reproduce:
+:mod:`cs231n_lib.layer_specs` (volumes are ``H x W x D``); :func:`table` runs
+:func:`cs231n_lib.analysis.analyze` on it. The published totals the tables reproduce:
 
 * LeNet-5 (LeCun et al. 1998): the paper's "60,000 trainable parameters" and "340,908
   connections" (:func:`lenet5_paper_counts`, with C3's partial connection table); the common
@@ -26,25 +26,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cs231n_lib import _validate
-from cs231n_lib.arithmetic import (
+from cs231n_lib.analysis import Analysis, analyze
+from cs231n_lib.block_specs import Bottleneck, Inception
+from cs231n_lib.layer_specs import (
     FC,
     LRN,
-    Analysis,
     BatchNorm,
-    Bottleneck,
     Conv,
     Dropout,
     GlobalAvgPool,
-    Inception,
     Input,
     Layer,
     Pool,
     ReLU,
-    activation_memory,
-    analyze,
-    conv_params,
-    unshared_params,
 )
+from cs231n_lib.memory import activation_memory
+from cs231n_lib.param_counts import conv_params, unshared_params
 
 _NOTEBOOK = "notebooks/07_architectures.ipynb"
 
@@ -376,7 +373,7 @@ ARCHITECTURES: dict[str, Callable[[], Net]] = {
 
 
 def table(net: str | Net | Callable[[], Net]) -> Analysis:
-    """The :class:`~cs231n_lib.arithmetic.Analysis` of a case study, by name (a key of
+    """The :class:`~cs231n_lib.analysis.Analysis` of a case study, by name (a key of
     :data:`ARCHITECTURES`), builder or layer list."""
     title = ""
     if isinstance(net, str):

@@ -1,7 +1,7 @@
 """Turn an architecture pattern string into a trainable network.
 
 The notes' recipe ``INPUT -> [[CONV -> RELU]*N -> POOL?]*M -> [FC -> RELU]*K -> FC`` is
-written as a string, expanded by :func:`cs231n_lib.arithmetic.parse_pattern`, and built
+written as a string, expanded by :func:`cs231n_lib.patterns.parse_pattern`, and built
 layer by layer:
 
 - ``CONV``: ``filter_size`` x ``filter_size`` convolution (3x3 by default), stride 1,
@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from cs231n_lib import _validate
-from cs231n_lib.arithmetic import parse_pattern
 from cs231n_lib.conv_fast import conv_backward_fast, conv_forward_fast
 from cs231n_lib.convnet import _memory_summary, check_batch, check_dtype, check_input_dim
 from cs231n_lib.layers import (
@@ -34,6 +33,7 @@ from cs231n_lib.layers import (
     relu_forward,
     softmax_loss,
 )
+from cs231n_lib.patterns import parse_pattern
 from cs231n_lib.pooling_fast import max_pool_backward_fast, max_pool_forward_fast
 
 __all__ = ["Layer", "Network", "build_network"]
@@ -265,7 +265,7 @@ def build_network(
 
     Args:
         pattern: layers separated by ``->``; ``[...]*n`` repeats (see
-            :func:`cs231n_lib.arithmetic.parse_pattern`). Must start with INPUT and end with
+            :func:`cs231n_lib.patterns.parse_pattern`). Must start with INPUT and end with
             FC (optionally followed by SOFTMAX).
         input_dim: (C, H, W) of one image.
         num_classes: outputs of the last FC.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from cs231n_lib import architectures as arch
-from cs231n_lib.arithmetic import Analysis
+from cs231n_lib.analysis import Analysis
 
 # ---------------------------------------------------------------------------------------------
 # torch.nn twins of the case studies (test-only code)

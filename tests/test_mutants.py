@@ -98,7 +98,7 @@ def test_mutant_kernels_are_correct_with_default_switches(tmp_path):
            [("im2col", "_mk_im2col"), ("col2im", "_mk_col2im"),
             ("conv_forward_im2col", "_mk_conv_forward_im2col"),
             ("conv_backward_im2col", "_mk_conv_backward_im2col")]),
-        ok("ok_arithmetic", "arithmetic", ("conv_output_size",),
+        ok("ok_sizes", "sizes", ("conv_output_size",),
            [("conv_output_size", "_mk_conv_output_size")]),
         ok("ok_perceptron", "perceptron", ("perceptron_predict", "perceptron_update"),
            [("perceptron_predict", "_mk_predict"), ("perceptron_update", "_mk_update")]),
@@ -139,7 +139,7 @@ def test_submission_trees(tmp_path):
     text = (two / "conv_naive.py").read_text()
     assert "MUTANT(S): conv_kernel_flipped, conv_dx_flipped" in text
     assert "maxpool_grad_all_ties" in (two / "pooling.py").read_text()
-    assert (two / "arithmetic.py").read_text() == (ROOT / "cs231n_lib/arithmetic.py").read_text()
+    assert (two / "sizes.py").read_text() == (ROOT / "cs231n_lib/sizes.py").read_text()
     with pytest.raises(KeyError, match="no mutant"):
         by_name("nope")
 

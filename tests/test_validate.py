@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 
 from cs231n_lib import _validate
-from cs231n_lib.arithmetic import analyze, fc_weights_per_neuron, pattern_rules, receptive_field
+from cs231n_lib.analysis import analyze
 from cs231n_lib.conv_naive import conv_output_shape
+from cs231n_lib.param_counts import fc_weights_per_neuron
+from cs231n_lib.patterns import pattern_rules
 from cs231n_lib.pooling import pool_output_shape
+from cs231n_lib.receptive_fields import receptive_field
 
 
 @pytest.mark.parametrize(

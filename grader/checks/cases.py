@@ -270,7 +270,7 @@ def conv_output_size_case(name: str, p: dict[str, Any]) -> Case:
     kwargs = {"S": p["S"], "P": p["P"]}
     if p.get("d", 1) != 1:
         kwargs["dilation"] = p["d"]
-    recipe = {"kind": "call", "module": f"{LIB}.arithmetic", "function": "conv_output_size",
+    recipe = {"kind": "call", "module": f"{LIB}.sizes", "function": "conv_output_size",
               "args": [p["W"], p["F"]], "kwargs": kwargs, "outputs": ["size"]}
     note = f"W={p['W']}, F={p['F']}, S={p['S']}, P={p['P']}" + (
         f", dilation={p['d']}" if p.get("d", 1) != 1 else "")

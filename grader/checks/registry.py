@@ -47,7 +47,7 @@ F32 = Tolerance(1e-4, 1e-5)  # used for every float32 case, whatever the functio
 #: |lhs - rhs| <= this * max(1, |rhs|).
 PROPERTY_TOL = 1e-8
 NOTEBOOKS = {
-    "arithmetic": "notebooks/02_local_connectivity.ipynb",
+    "sizes": "notebooks/02_local_connectivity.ipynb",
     "perceptron": "notebooks/00_history.ipynb",
     "conv_naive": "notebooks/03_parameter_sharing.ipynb",
     "locally_connected": "notebooks/03_parameter_sharing.ipynb",
@@ -60,7 +60,7 @@ NOTEBOOKS = {
 
 #: THE table: name -> (module, family, points, float64 tolerance). Float32 cases use F32.
 TABLE: dict[str, tuple[str, str, int, Tolerance]] = {
-    "conv_output_size": ("arithmetic", "conv_output_size", 2, EXACT),
+    "conv_output_size": ("sizes", "conv_output_size", 2, EXACT),
     "perceptron_predict": ("perceptron", "perceptron_predict", 1, EXACT),
     "perceptron_update": ("perceptron", "perceptron_update", 2, F64),
     "conv_forward_naive": ("conv_naive", "conv_forward", 5, F64),

@@ -92,16 +92,16 @@ def _convnet(name, desc, hint, **kw):
 
 MUTANTS: tuple[Mutant, ...] = (
     # --- output size -------------------------------------------------------------------
-    _simple("output_size_floors", "arithmetic", "conv_output_size", _OS,
+    _simple("output_size_floors", "sizes", "conv_output_size", _OS,
             f"_mk_conv_output_size({_OS_ARGS}, mode='floor')", "never floor",
             "floors (W + 2P - F)/S + 1 instead of raising"),
-    _simple("output_size_pad_once", "arithmetic", "conv_output_size", _OS,
+    _simple("output_size_pad_once", "sizes", "conv_output_size", _OS,
             f"_mk_conv_output_size({_OS_ARGS}, mode='one_pad')", "padding counted once",
             "adds P instead of 2P"),
-    _simple("output_size_no_dilation", "arithmetic", "conv_output_size", _OS,
+    _simple("output_size_no_dilation", "sizes", "conv_output_size", _OS,
             f"_mk_conv_output_size({_OS_ARGS}, mode='no_dilation')", "dilation ignored",
             "uses F instead of (F-1)*d + 1"),
-    _simple("output_size_dilation_gap", "arithmetic", "conv_output_size", _OS,
+    _simple("output_size_dilation_gap", "sizes", "conv_output_size", _OS,
             f"_mk_conv_output_size({_OS_ARGS}, mode='dilation_gap')", "dilation convention",
             "treats dilation=d as d gaps between taps"),
     # --- perceptron --------------------------------------------------------------------
