@@ -121,8 +121,13 @@ def test_bwrap_command_line_has_the_whole_profile(tmp_path):
                             package_dir=str(tmp_path / "s" / "cs231n_lib"),
                             argv=["python", "worker.py"], env=sbx.worker_env(["/harness"]))
     joined = " ".join(cmd)
-    for flag in ["--unshare-all", "--uid 65534", "--gid 65534", "--cap-drop ALL",
-                 "--die-with-parent", "--new-session", "--clearenv", "--remount-ro /",
+    if os.geteuid() == 0:  # no user namespace (it would map to root); the worker drops
+        identity = ["--unshare-net", "--unshare-pid", "--unshare-ipc",
+                    "--cap-drop ALL --cap-add CAP_SETUID --cap-add CAP_SETGID"]
+        assert "--unshare-user" not in cmd and "--unshare-all" not in cmd
+    else:
+        identity = ["--unshare-all", "--uid 65534", "--gid 65534", "--cap-drop ALL"]
+    for flag in [*identity, "--die-with-parent", "--new-session", "--clearenv", "--remount-ro /",
                  "--setenv OPENBLAS_NUM_THREADS 1", "--setenv PYTHONDONTWRITEBYTECODE 1"]:
         assert flag in joined, flag
     assert "--share-net" not in cmd
@@ -203,6 +208,16 @@ import sys
 import numpy as np
 
 
+def host_uid():
+    """The host uid behind this process's uid (through the user namespace, if any)."""
+    uid = os.getuid()
+    for line in open("/proc/self/uid_map"):
+        inside, outside, count = map(int, line.split())
+        if inside <= uid < inside + count:
+            return outside + uid - inside
+    return -1
+
+
 def identity():
     status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
     return np.array([
@@ -216,6 +231,7 @@ def identity():
         os.path.exists("/root"),
         len([p for p in os.listdir("/proc") if p.isdigit()]),
         sys.flags.dont_write_bytecode,
+        host_uid(),
     ], dtype=np.int64)
 
 
@@ -244,8 +260,10 @@ def test_what_student_code_sees(bwrap, probe_tree):
         res = runner.run(call("identity"))
         assert res.ok, res
         (uid, gid, cap_eff, no_new_privs, seccomp, n_env, one_thread, etc, root,
-         n_procs, no_bytecode) = res.outputs["out"].tolist()
+         n_procs, no_bytecode, host_uid) = res.outputs["out"].tolist()
         assert (uid, gid) == (65534, 65534)
+        # Never host root, even when the grader runs as root (issue: uid 65534 -> 0).
+        assert host_uid == (65534 if os.geteuid() == 0 else os.geteuid()), host_uid
         assert cap_eff == 0 and no_new_privs == 1 and seccomp == 2
         assert n_env <= 16 and one_thread == 1 and no_bytecode == 1
         assert etc == 0
@@ -289,3 +307,21 @@ def test_timing_is_small_next_to_grading(bwrap, probe_tree, rng):
     assert t["start_s"] < 5
     assert t["per_call_ms"] < 50
     assert t["conv_50_calls_s"] < 10
+
+
+def test_private_parents_are_opened_but_no_host_directory_is_chmodded():
+    """bwrap copies /root's 0700 onto the directory it makes for a mount point below it; the
+    sandbox opens those (its own) directories, never a path inside a bind (the host's)."""
+    mounts = ["--ro-bind", "/root/.pyenv/versions/3.11", "/root/.pyenv/versions/3.11",
+              "--ro-bind", "/root/.pyenv/versions/3.11/lib/s", "/root/.pyenv/versions/3.11/lib/s",
+              "--bind", "/work/c/k/conn", "/work/c/k/conn",
+              "--perms", "0777", "--size", "1024", "--tmpfs", "/work/c/nb",
+              "--ro-bind", "/x/files/cs231n_lib", "/work/c/nb/cs231n_lib"]
+    parents = sbx._private_parents(mounts)
+    assert set(parents) == {"/root", "/root/.pyenv", "/root/.pyenv/versions", "/work",
+                            "/work/c", "/work/c/k"}
+    cmd = sbx.profile_command("bwrap", mounts=mounts, chdir="/", env={}, argv=["true"],
+                              tmpfs_mb=1)
+    chmodded = [cmd[i + 2] for i in range(len(cmd)) if cmd[i] == "--chmod"]
+    assert set(chmodded) == set(parents)
+    assert cmd.index("--remount-ro") > max(i for i in range(len(cmd)) if cmd[i] == "--chmod")

@@ -222,10 +222,14 @@ _GUARDED = ("builtins", "numpy", "numpy.linalg", "numpy.testing", "json", "struc
 def serve(config: dict) -> int:
     import numpy  # noqa: F401  (imported before the student, and before seccomp)
 
-    from grader.harness import recipes, transport
+    from grader.harness import privileges, recipes, transport
 
     req, res, nonce = int(config["req"]), int(config["res"]), str(config["nonce"])
     die_with_parent()
+    # In the sandbox, as root: become uid 65534 (raises rather than run student code as root).
+    # The rlimits-only fallback cannot: the host's Python may sit in a directory nobody
+    # cannot read (/root), so that mode stays what it says it is, a weaker one.
+    identity = privileges.drop_to() if config.get("drop_root") else "uid unchanged"
     readonly = bool(config.get("readonly_fs", False))
     status = install_seccomp(readonly) if config.get("seccomp", True) else "seccomp: disabled"
     if config.get("nproc"):
@@ -235,7 +239,7 @@ def serve(config: dict) -> int:
         except (ValueError, OSError):
             pass
     transport.write_frame(res, {"status": "ready", "nonce": nonce, "seccomp": status,
-                                "python": sys.version.split()[0]})
+                                "identity": identity, "python": sys.version.split()[0]})
     per_call = float(config.get("cpu_s", 0))
     guard = _Guard(_GUARDED + ("__main__",))
     while True:

@@ -95,6 +95,40 @@ def python_executable() -> str:
     return os.path.realpath(sys.executable)
 
 
+def runs_as_root() -> bool:
+    """As root, bubblewrap's user namespace would map the sandbox to host uid 0: avoid it."""
+    return os.geteuid() == 0
+
+
+def _private_parents(mounts: Sequence[str]) -> list[str]:
+    """Directories bubblewrap creates on its own tmpfs root to hold the mount points.
+
+    It copies the host's mode, so ``/root`` (0700) would stop uid 65534 from reaching a
+    Python installed under it. These are the sandbox's own directories, never a host path:
+    parents that lie inside a bind are left alone (a ``--chmod`` there would change the host).
+    """
+    dests, i = [], 0
+    while i < len(mounts):
+        if mounts[i] in ("--bind", "--ro-bind", "--ro-bind-try", "--bind-try"):
+            dests.append(mounts[i + 2])
+            i += 3
+        elif mounts[i] in ("--tmpfs", "--dir"):
+            dests.append(mounts[i + 1])
+            i += 2
+        else:
+            i += 1
+    binds = [d.rstrip("/") or "/" for d in dests]
+    parents: list[str] = []
+    for dest in binds:
+        parent = os.path.dirname(dest)
+        while parent not in ("/", ""):
+            inside = any(parent == b or parent.startswith(b + "/") for b in binds)
+            if not inside and parent not in parents:
+                parents.append(parent)
+            parent = os.path.dirname(parent)
+    return sorted(parents, key=lambda p: p.count("/"))
+
+
 def profile_command(
     bwrap: str,
     *,
@@ -103,23 +137,52 @@ def profile_command(
     env: dict[str, str],
     argv: Sequence[str],
     tmpfs_mb: int,
+    as_root: bool | None = None,
 ) -> list[str]:
     """The profile every sandboxed process shares, around its own ``mounts`` (bwrap options).
 
     ``/usr`` and the merged-usr links, ``/proc``, ``/dev``, a private ``/tmp`` of ``tmpfs_mb``
     (before ``mounts``: a tmpfs after a bind under /tmp would hide it), then ``mounts``, then
-    ``--remount-ro /``, every namespace unshared, uid/gid 65534, no capabilities,
-    ``--die-with-parent``, ``--new-session``, ``--clearenv`` and ``env``; ``-- argv`` last.
+    ``--remount-ro /``, every namespace unshared, no capabilities, ``--die-with-parent``,
+    ``--new-session``, ``--clearenv`` and ``env``; ``-- argv`` last.
+
+    Identity: not as root, a user namespace maps uid/gid 65534 inside to the caller's
+    unprivileged uid. As root (``as_root``, default: the current euid), no user namespace
+    (it would map to host root); bubblewrap keeps only CAP_SETUID/CAP_SETGID and ``argv``
+    must give up root first thing (:func:`grader.harness.privileges.drop_to`).
     """
+    as_root = runs_as_root() if as_root is None else as_root
+    if as_root:
+        identity = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+                    "--unshare-cgroup-try", "--cap-drop", "ALL",
+                    "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        identity = ["--unshare-all", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+                    "--cap-drop", "ALL"]
+    chmods: list[str] = []
+    for parent in _private_parents(mounts):
+        chmods += ["--chmod", "0755", parent]
     cmd = [bwrap, *system_binds(), "--proc", "/proc", "--dev", "/dev",
-           "--size", str(tmpfs_mb << 20), "--tmpfs", "/tmp", *mounts,
-           "--remount-ro", "/",
-           "--unshare-all", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-           "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+           "--perms", "01777", "--size", str(tmpfs_mb << 20), "--tmpfs", "/tmp", *mounts,
+           *chmods, "--remount-ro", "/", *identity,
+           "--die-with-parent", "--new-session",
            "--hostname", "sandbox", "--chdir", chdir, "--clearenv"]
     for key, value in env.items():
         cmd += ["--setenv", key, value]
     return [*cmd, "--", *argv]
+
+
+def copy_harness(dst: Path) -> Path:
+    """A private copy of :mod:`grader.harness` as ``dst/grader/harness`` (a sandbox's
+    ``PYTHONPATH`` entry): only the harness goes into a sandbox, never the checks."""
+    from grader import harness
+
+    pkg = dst / "grader"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text('"""The sandbox\'s view of grader: the harness only."""\n')
+    shutil.copytree(Path(harness.__file__).resolve().parent, pkg / "harness",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dst
 
 
 def bwrap_command(
@@ -196,6 +259,12 @@ def _user_process_count(uid: int) -> int:
     except OSError:
         return 0
     return count
+
+
+def nproc_limit(limits: Limits, uid: int = SANDBOX_UID) -> int:
+    """RLIMIT_NPROC for a sandbox that runs as ``uid`` (a count per uid, host wide): the
+    processes and threads that uid has now, plus this sandbox's allowance."""
+    return _user_process_count(uid) + limits.nproc
 
 
 def rlimits(limits: Limits) -> list[tuple[int, tuple[int, int]]]:

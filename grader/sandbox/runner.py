@@ -218,8 +218,9 @@ class SecureRunner:
                           SandboxUnavailableWarning, stacklevel=2)
         self.package_dir = self.submission_dir / "cs231n_lib"
         self._tmp = tempfile.mkdtemp(prefix="cs231n-secure-")
+        os.chmod(self._tmp, 0o755)  # the sandboxed worker reads its harness as uid 65534
         self._harness = os.path.join(self._tmp, "harness")
-        self._copy_harness()
+        sbx.copy_harness(Path(self._harness))
         self._worker: _Worker | None = None
         self.start_seconds: list[float] = []
         self.restarts = 0
@@ -228,16 +229,6 @@ class SecureRunner:
         self._finalizer = weakref.finalize(self, SecureRunner._cleanup, self._tmp, self._holder)
 
     # ------------------------------------------------------------------ lifecycle
-
-    def _copy_harness(self) -> None:
-        """Only the harness package goes into the sandbox: not the checks, not the reference."""
-        from grader import harness
-
-        dst = Path(self._harness) / "grader"
-        dst.mkdir(parents=True)
-        (dst / "__init__.py").write_text('"""The sandbox\'s view of grader: the harness only."""\n')
-        shutil.copytree(Path(harness.__file__).resolve().parent, dst / "harness",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
     @staticmethod
     def _cleanup(tmp: str, holder: list) -> None:
@@ -271,10 +262,13 @@ class SecureRunner:
     def _command(self, req: int, res: int, nonce: str) -> tuple[list[str], dict[str, str] | None,
                                                                  str | None]:
         config = {"req": req, "res": res, "nonce": nonce, "cpu_s": self.limits.cpu_s,
-                  "seccomp": True, "site": sbx.site_dirs()}
+                  "seccomp": True, "site": sbx.site_dirs(),
+                  # As root the worker becomes uid 65534, where RLIMIT_NPROC binds.
+                  "nproc": sbx.nproc_limit(self.limits) if sbx.runs_as_root() else 0}
         python = sbx.python_executable()
         if self.sandboxed:
             assert self.bwrap is not None
+            config["drop_root"] = True
             argv = [python, "-S", "-B", "-P", f"{sbx.SANDBOX_HARNESS}/grader/harness/worker.py",
                     json.dumps(config)]
             env = sbx.worker_env([sbx.SANDBOX_HARNESS, sbx.SANDBOX_SUBMISSION])
