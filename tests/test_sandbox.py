@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from grader.harness import transport
-from grader.harness.worker import seccomp_program
+from grader.harness.seccomp import seccomp_program
 from grader.sandbox import profile as sbx
 from grader.sandbox.runner import (
     RESULT_KINDS,

@@ -84,9 +84,10 @@ def _sandboxed_kernel(scratch: CoursePaths, require_sandbox: bool):
         print(f"WARNING {UNAVAILABLE_LINE}: notebook kernels run unsandboxed", flush=True)
         yield False
         return
-    write_kernelspec(scratch.root / "jupyter")
+    kernels = scratch.root / "kernels"
+    write_kernelspec(scratch.root / "jupyter", kernels)
     with open(scratch.config, "a") as fh:
-        fh.write(grading_config_lines(scratch.root / "runtime"))
+        fh.write(grading_config_lines(kernels))
     saved = os.environ.get("JUPYTER_PATH")
     os.environ["JUPYTER_PATH"] = os.pathsep.join(
         p for p in (str(scratch.root / "jupyter"), saved) if p

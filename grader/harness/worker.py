@@ -19,128 +19,11 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import resource
-import struct
 import sys
 import time
 import traceback
 import types
-
-# --------------------------------------------------------------------------- seccomp
-
-_AUDIT_ARCH_X86_64 = 0xC000003E
-_RET_ALLOW = 0x7FFF0000
-_RET_KILL_PROCESS = 0x80000000
-_RET_ERRNO = 0x00050000
-_EPERM, _EACCES, _ENOSYS = 1, 13, 38
-_CLONE_THREAD = 0x00010000
-_AF_UNIX = 1
-
-# x86-64 system call numbers
-_DENY_EPERM = {
-    57: "fork", 58: "vfork", 59: "execve", 322: "execveat",
-    272: "unshare", 308: "setns", 165: "mount", 166: "umount2", 155: "pivot_root",
-    161: "chroot", 101: "ptrace", 310: "process_vm_readv", 311: "process_vm_writev",
-    321: "bpf", 323: "userfaultfd", 298: "perf_event_open", 248: "add_key",
-    249: "request_key", 250: "keyctl", 425: "io_uring_setup", 135: "personality",
-}
-_CLONE, _CLONE3, _SOCKET = 56, 435, 41
-# With ``readonly_fs`` (the rlimits-only mode, where the host file system is visible):
-_EROFS = 30
-_OPEN, _OPENAT, _OPENAT2 = 2, 257, 437
-_O_WRITE_FLAGS = 0o1 | 0o2 | 0o100 | 0o1000 | 0o2000  # WRONLY RDWR CREAT TRUNC APPEND
-_DENY_EROFS = {
-    85: "creat", 87: "unlink", 263: "unlinkat", 82: "rename", 264: "renameat",
-    316: "renameat2", 83: "mkdir", 258: "mkdirat", 84: "rmdir", 86: "link", 265: "linkat",
-    88: "symlink", 266: "symlinkat", 90: "chmod", 91: "fchmod", 268: "fchmodat",
-    92: "chown", 93: "fchown", 94: "lchown", 260: "fchownat", 76: "truncate",
-    133: "mknod", 259: "mknodat", 132: "utime", 235: "utimes", 280: "utimensat",
-    261: "futimesat", 188: "setxattr", 189: "lsetxattr", 190: "fsetxattr",
-}
-
-
-def seccomp_program(readonly_fs: bool = False) -> bytes:
-    """The classic-BPF filter as ``struct sock_filter[]`` bytes (x86-64 only).
-
-    ``readonly_fs`` also refuses (EROFS) every call that creates, changes or removes a file,
-    and opening a file for writing.
-    """
-    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
-    prog: list[tuple[int, int, int, int]] = []
-
-    def emit(code: int, k: int, jt: int = 0, jf: int = 0) -> None:
-        prog.append((code, jt, jf, k))
-
-    emit(ld, 4)  # seccomp_data.arch
-    emit(jeq, _AUDIT_ARCH_X86_64, 1, 0)
-    emit(ret, _RET_KILL_PROCESS)
-    emit(ld, 0)  # seccomp_data.nr
-    emit(jge, 0x40000000, 0, 1)  # x32 ABI
-    emit(ret, _RET_ERRNO | _ENOSYS)
-    for nr in sorted(_DENY_EPERM):
-        emit(jeq, nr, 0, 1)
-        emit(ret, _RET_ERRNO | _EPERM)
-    emit(jeq, _CLONE3, 0, 1)  # ENOSYS, so glibc falls back to clone for threads
-    emit(ret, _RET_ERRNO | _ENOSYS)
-    emit(jeq, _CLONE, 0, 4)
-    emit(ld, 16)  # low half of args[0]: the clone flags
-    emit(jset, _CLONE_THREAD, 0, 1)
-    emit(ret, _RET_ALLOW)
-    emit(ret, _RET_ERRNO | _EPERM)
-    emit(jeq, _SOCKET, 0, 4)
-    emit(ld, 16)  # socket family
-    emit(jeq, _AF_UNIX, 0, 1)
-    emit(ret, _RET_ALLOW)
-    emit(ret, _RET_ERRNO | _EACCES)
-    if readonly_fs:
-        for nr in sorted(_DENY_EROFS):
-            emit(jeq, nr, 0, 1)
-            emit(ret, _RET_ERRNO | _EROFS)
-        emit(jeq, _OPENAT2, 0, 1)
-        emit(ret, _RET_ERRNO | _ENOSYS)
-        for nr, offset in ((_OPEN, 24), (_OPENAT, 32)):  # the flags argument
-            emit(jeq, nr, 0, 4)
-            emit(ld, offset)
-            emit(jset, _O_WRITE_FLAGS, 0, 1)
-            emit(ret, _RET_ERRNO | _EROFS)
-            emit(ret, _RET_ALLOW)
-    emit(ret, _RET_ALLOW)
-    return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
-
-
-def install_seccomp(readonly_fs: bool = False) -> str:
-    """Install :func:`seccomp_program` on every thread; returns a status line."""
-    if sys.platform != "linux" or platform.machine() != "x86_64":
-        return f"seccomp: not installed (only x86-64 Linux, this is {platform.machine()})"
-    import ctypes
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
-    code = seccomp_program(readonly_fs)
-    buf = ctypes.create_string_buffer(code, len(code))
-    prog = SockFprog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
-        return f"seccomp: not installed (no_new_privs: errno {ctypes.get_errno()})"
-    # seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog)
-    rc = libc.syscall(ctypes.c_long(317), ctypes.c_long(1), ctypes.c_long(1), ctypes.byref(prog))
-    if rc != 0:
-        return f"seccomp: not installed (errno {ctypes.get_errno()})"
-    extra = ", no file writes" if readonly_fs else ""
-    return f"seccomp: no processes, no network sockets{extra}"
-
-
-def die_with_parent() -> None:
-    """PR_SET_PDEATHSIG(SIGKILL): without bubblewrap nothing else ends an orphaned worker."""
-    if sys.platform != "linux":
-        return
-    import ctypes
-    import signal
-
-    ctypes.CDLL(None).prctl(1, int(signal.SIGKILL), 0, 0, 0)
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -223,6 +106,7 @@ def serve(config: dict) -> int:
     import numpy  # noqa: F401  (imported before the student, and before seccomp)
 
     from grader.harness import privileges, recipes, transport
+    from grader.harness.seccomp import die_with_parent, install_seccomp
 
     req, res, nonce = int(config["req"]), int(config["res"]), str(config["nonce"])
     die_with_parent()

@@ -107,23 +107,22 @@ def _private_parents(mounts: Sequence[str]) -> list[str]:
     Python installed under it. These are the sandbox's own directories, never a host path:
     parents that lie inside a bind are left alone (a ``--chmod`` there would change the host).
     """
-    dests, i = [], 0
+    host, own, i = [], [], 0  # mount points showing a host path / the sandbox's own tmpfs
     while i < len(mounts):
         if mounts[i] in ("--bind", "--ro-bind", "--ro-bind-try", "--bind-try"):
-            dests.append(mounts[i + 2])
+            host.append(mounts[i + 2].rstrip("/") or "/")
             i += 3
         elif mounts[i] in ("--tmpfs", "--dir"):
-            dests.append(mounts[i + 1])
+            own.append(mounts[i + 1].rstrip("/") or "/")
             i += 2
         else:
             i += 1
-    binds = [d.rstrip("/") or "/" for d in dests]
     parents: list[str] = []
-    for dest in binds:
+    for dest in host + own:
         parent = os.path.dirname(dest)
         while parent not in ("/", ""):
-            inside = any(parent == b or parent.startswith(b + "/") for b in binds)
-            if not inside and parent not in parents:
+            inside_host = any(parent == b or parent.startswith(b + "/") for b in host)
+            if not inside_host and parent not in own and parent not in parents:
                 parents.append(parent)
             parent = os.path.dirname(parent)
     return sorted(parents, key=lambda p: p.count("/"))
@@ -160,7 +159,7 @@ def profile_command(
         identity = ["--unshare-all", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
                     "--cap-drop", "ALL"]
     chmods: list[str] = []
-    for parent in _private_parents(mounts):
+    for parent in _private_parents(["--tmpfs", "/tmp", *mounts]):
         chmods += ["--chmod", "0755", parent]
     cmd = [bwrap, *system_binds(), "--proc", "/proc", "--dev", "/dev",
            "--perms", "01777", "--size", str(tmpfs_mb << 20), "--tmpfs", "/tmp", *mounts,
