@@ -200,7 +200,8 @@ def test_files_outside_the_submission_are_invisible(bwrap, rng):
         res = runner.run(call("list_dir", "/harness/grader"))
         assert res.ok and int(res.outputs["out"][0]) == 2  # __init__.py and harness/
         res = runner.run(call("list_dir", "/harness/grader/harness"))
-        assert res.ok and int(res.outputs["out"][0]) == 5  # __init__, privileges, recipes, transport, worker
+        harness = len(list((ROOT / "grader" / "harness").glob("*.py")))
+        assert res.ok and int(res.outputs["out"][0]) == harness  # the harness, nothing more
         res = runner.run(call("write_file", "/submission/cs231n_lib/evil.py", 10))
         assert res.kind == "exception" and "Read-only" in res.error
         res = runner.run(call("write_file", "/tmp/big", 64 << 20))  # RLIMIT_FSIZE, small /tmp
