@@ -70,8 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     p.add_argument("--jobs", type=int, default=1, help="students graded in parallel")
     p.add_argument(
-        "--require-sandbox", action="store_true", help="refuse to grade without bubblewrap"
-    )
+        "--allow-unsandboxed", action="store_true",
+        help="grade even without a working bubblewrap (rlimits only: unsafe, said loudly)")
+    p.add_argument("--library-budget", type=float, default=180.0, metavar="S",
+                   help="wall-clock seconds for one submission's library checks")
+    p.add_argument("--notebook-budget", type=float, default=900.0, metavar="S",
+                   help="wall-clock seconds for one submission's notebooks")
     p.set_defaults(func=_course_command("autograde"))
 
     p = sub.add_parser("feedback", help="feedback HTML per student, hidden tests removed")

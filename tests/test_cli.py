@@ -19,7 +19,7 @@ def test_every_command_is_there():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["autograde", "--course", "{tmp}/nowhere"], "not a released course"),
+        (["autograde", "--course", "{tmp}/nowhere"], "run `release` first"),
         (["feedback", "--course", "{tmp}/nowhere"], "run `release` first"),
         (["export", "--course", "{tmp}/nowhere", "--to", "{tmp}/g.csv"], "run `release` first"),
         (["collect", "--course", "{tmp}/nowhere", "{tmp}/a.zip"], "run `release` first"),

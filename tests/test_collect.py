@@ -65,9 +65,18 @@ def honest_dir(folder: Path, who: str) -> Path:
 
 @pytest.fixture
 def course(tmp_path: Path) -> CoursePaths:
+    """A course whose release holds the files of HONEST (what a submission may contain)."""
     root = tmp_path / "course"
     root.mkdir()
-    return CoursePaths(root)
+    paths = CoursePaths(root)
+    repo = Path(__file__).resolve().parents[1]
+    names = [p.name for p in (repo / "notebooks").glob("[0-9][0-9]_*.ipynb")]
+    names += [f"cs231n_lib/{p.name}" for p in (repo / "cs231n_lib").glob("*.py")]
+    for name in names:
+        target = paths.release / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"")
+    return paths
 
 
 @pytest.fixture
@@ -95,7 +104,7 @@ def assert_honest_taken(paths: CoursePaths, who: str) -> None:
 
 def assert_clean_course(paths: CoursePaths, taken: set[str]) -> None:
     """Only the taken students exist, and no scratch directory is left behind."""
-    assert {p.name for p in paths.root.iterdir()} <= {"submitted"}
+    assert {p.name for p in paths.root.iterdir()} <= {"submitted", "release"}
     if paths.submitted.exists():
         assert {p.name for p in paths.submitted.iterdir()} == taken
 
@@ -472,3 +481,29 @@ def test_library_only_submission_keeps_its_package_folder(course, inbox):
                                    "cs231n_lib/pooling.py": b"y = 2\n"})
     assert collect_one(course, inbox / "alice.zip").ok
     assert (landed(course, "alice") / "cs231n_lib" / "pooling.py").read_bytes() == b"y = 2\n"
+
+
+def test_only_the_assignment_files_are_taken_and_the_rest_is_named(course, inbox):
+    """A shipped grader/ (it would win the import of the kernel launcher), an extra module, a
+    data file: dropped and listed, the assignment's files still taken."""
+    files = {k.format(who="mallory"): v for k, v in HONEST.items()}
+    files["mallory/convnets/grader/kernel_sandbox.py"] = b"import os; os.system('id')\n"
+    files["mallory/convnets/grader/__init__.py"] = b""
+    files["mallory/convnets/cs231n_lib/helper.py"] = b"COPY = 'of the fast path'\n"
+    files["mallory/convnets/notes.txt"] = b"hi"
+    (result,) = collect(course, [make_zip(inbox / "mallory.zip", files)])
+    assert result.ok, result.error
+    assert set(result.dropped) == {"grader/kernel_sandbox.py", "grader/__init__.py",
+                                   "cs231n_lib/helper.py", "notes.txt"}
+    taken = landed(course, "mallory")
+    assert not (taken / "grader").exists() and not (taken / "notes.txt").exists()
+    assert (taken / "cs231n_lib" / "conv_naive.py").is_file()
+
+
+def test_wrong_folder_names_are_rejected_with_the_expected_names(course, inbox):
+    files = {"mallory/work/notebook_one.ipynb": NOTEBOOK, "mallory/work/lib/conv.py": b""}
+    (result,) = collect(course, [make_zip(inbox / "mallory.zip", files)])
+    assert not result.ok
+    assert "no file of the assignment" in result.error
+    assert "00_history.ipynb" in result.error and "cs231n_lib/" in result.error
+    assert not (course.submitted / "mallory").exists()

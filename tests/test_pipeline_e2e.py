@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,7 @@ from grader.course.collect import collect
 from grader.course.demo import CHEATED, SampleStudent, make_sample_submission
 from grader.course.export import export
 from grader.course.feedback import feedback
+from grader.course.library_page import VERDICT_MARKER
 from grader.course.release import ASSIGNMENT, build_release
 from grader.mutants import by_name
 
@@ -49,7 +51,7 @@ def graded(tmp_path_factory, bwrap):
 
 
 def _lost(result) -> set[str]:
-    return {n for n, f in result.library["functions"].items() if f["score"] < f["max"]}
+    return set(result.library.failed())
 
 
 def test_reference_gets_every_automatic_point(graded):
@@ -60,7 +62,7 @@ def test_reference_gets_every_automatic_point(graded):
     assert ref.score == pytest.approx(ref.max_score - ref.manual_pending)
     assert ref.manual_pending > 0  # written answers wait for the instructor
     assert not ref.disagreements
-    assert "bubblewrap" in ref.library["sandbox"]
+    assert "bubblewrap" in ref.library.sandbox
 
 
 def test_untouched_release_gets_zero(graded):
@@ -110,7 +112,14 @@ def test_feedback_has_no_hidden_tests_and_carries_library_report(graded):
         for line in hidden_sources:
             assert line not in text, (html.name, line)
     page = (paths.feedback / "mut" / ASSIGNMENT / "library_checks.html").read_text()
-    assert "max_pool_backward_naive" in page and "FAIL" in page
+    to_fix = page.split("To fix")[1].split("Passed (")[0]
+    assert "max_pool_backward_naive" in to_fix
+    # the verdict reaches the student inside the notebook page nbgrader delivers
+    pooling = (paths.feedback / "mut" / ASSIGNMENT / "05_pooling.html").read_text()
+    assert VERDICT_MARKER in pooling and "max_pool_backward_naive" in pooling
+    assert sorted(p.name for p in (paths.feedback / "mut" / ASSIGNMENT).iterdir()) == sorted(
+        [Path(n).with_suffix(".html").name for n in paths.assignment_files()
+         if n.endswith(".ipynb")] + ["library_checks.html"])
 
 
 def test_export_has_one_row_per_student(graded, tmp_path):

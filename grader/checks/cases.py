@@ -46,10 +46,20 @@ class Case:
     prop: str | None = None
     note: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    #: A hidden case: reported as "hidden case k of n", never by name, numbers or messages.
+    hidden: bool = False
 
     @property
     def group(self) -> str:
         return self.name.split("/")[1] if self.name.count("/") >= 2 else ""
+
+    @property
+    def label(self) -> str:
+        """The public name of a visible case: ``"pad1"``, ``"random case 0"``."""
+        if self.name.count("/") < 2:
+            return self.name
+        _, group, rest = self.name.split("/", 2)
+        return rest if group == "fixed" else f"{group} case {rest}"
 
     @property
     def needs_reference(self) -> bool:

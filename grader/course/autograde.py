@@ -1,56 +1,77 @@
 """Autograde a class: nbgrader for the notebooks, the secure checker for the library.
 
-For each student, a *job* (in a worker process when ``jobs > 1``) does the slow work in a
-private scratch course directory, so nothing it runs can touch the real gradebook:
+The coordinator (this module) never runs student code and never works in a folder a
+student's code has touched. For each student it starts a grading job
+(:mod:`grader.course.grade_job`) as a separate ``python -I`` process in a private scratch
+course, ``jobs`` at a time, and kills a job whose wall-clock budget runs out. It alone writes
+the course's SQLite gradebook (nbgrader cannot grade in parallel: its issue #174), merging
+each job as it ends (:mod:`grader.course.merge`). One student's failure — a job that
+crashed, overran or left something unreadable — is recorded for that student, with the
+reason, and the run goes on.
 
-1. nbgrader ``autograde`` of the notebooks against a snapshot of the gradebook;
-2. the secure checker on the submitted ``cs231n_lib`` (sandboxed worker, comparison in the
-   trusted job process).
-
-Only the coordinator writes the course's SQLite gradebook (nbgrader cannot grade in parallel:
-its issue #174). It merges each job's notebook grades, overwrites the ``check_<function>``
-grade cells with the secure scores (the in-kernel result could be faked), and reports where
-the two disagree. Each student is merged in one step; re-running regrades and replaces, so an
-interrupted run followed by a new one leaves a complete, consistent gradebook.
+Without a working bubblewrap grading stops before it starts (``--allow-unsandboxed`` grades
+anyway, loudly); a sandbox that breaks mid-run stops the students not yet started.
+Re-running regrades and replaces, so an interrupted run followed by a new one leaves a
+complete, consistent gradebook.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import multiprocessing
 import os
-import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 import tempfile
-import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from grader.course.release import ASSIGNMENT, CoursePaths, nbgrader_api
+from grader.checks.registry import get as get_check
+from grader.checks.registry import names as check_names
+from grader.checks.report import FunctionResult, LibraryReport
+from grader.course.grade_job import JobSpec, spec_json
+from grader.course.merge import (
+    ScratchGrades,
+    StudentResult,
+    apply_grades,
+    copy_graded_notebooks,
+    read_scratch_grades,
+    save_report,
+)
+from grader.course.paths import ASSIGNMENT, CoursePaths, open_course
 
-GRADE_ID_PREFIX = "check_"
-LIBRARY_REPORT = "library_checks.json"
-SCRATCH = ".autograde"
-#: Scores closer than this are "the same" (floating point in nbgrader's sums).
-SCORE_EPS = 1e-6
+ROOT = Path(__file__).resolve().parents[2]
+_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
+         "from grader.course.grade_job import main; raise SystemExit(main(sys.argv[2:]))")
 
 
-@dataclass
-class StudentResult:
-    """What the coordinator learned about one student."""
+class SandboxRequired(RuntimeError):
+    """bubblewrap is missing or broken and the instructor did not allow grading without it.
 
-    student: str
-    notebooks_ok: bool
-    notebook_log: str = ""
-    library: dict[str, Any] = field(default_factory=dict)
-    disagreements: list[str] = field(default_factory=list)
-    score: float = 0.0
-    max_score: float = 0.0
-    #: Points of written answers that wait for a human in formgrader.
-    manual_pending: float = 0.0
+    ``results`` holds the students graded before the sandbox broke (they are in the
+    gradebook) and the others, marked as not graded.
+    """
+
+    def __init__(self, message: str, results: list[StudentResult] | None = None) -> None:
+        super().__init__(message)
+        self.results = results or []
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Wall-clock seconds one submission may take: library checks, then notebooks."""
+
+    library_s: float = 180.0
+    notebooks_s: float = 900.0
+    #: Start-up of the job process, the scratch course, nbgrader's imports.
+    overhead_s: float = 60.0
+
+    @property
+    def total_s(self) -> float:
+        return self.library_s + self.notebooks_s + self.overhead_s
 
 
 def _snapshot_gradebook(paths: CoursePaths, dst: Path) -> None:
@@ -59,177 +80,10 @@ def _snapshot_gradebook(paths: CoursePaths, dst: Path) -> None:
         src.backup(out)
 
 
-def _prepare_scratch(paths: CoursePaths, student: str, template_db: Path) -> CoursePaths:
-    scratch = CoursePaths(paths.root / SCRATCH / student)
-    if scratch.root.exists():
-        shutil.rmtree(scratch.root)
-    scratch.root.mkdir(parents=True)
-    shutil.copy2(paths.config, scratch.config)
-    shutil.copytree(paths.source, scratch.source)
-    submission = paths.submitted / student / ASSIGNMENT
-    shutil.copytree(submission, scratch.submitted / student / ASSIGNMENT)
-    shutil.copy2(template_db, scratch.gradebook)
-    return scratch
-
-
-@contextlib.contextmanager
-def _sandboxed_kernel(scratch: CoursePaths, require_sandbox: bool):
-    """Point the scratch course's autograde at the bubblewrap kernel (or say loudly why not)."""
-    from grader.sandbox.kernel import grading_config_lines, write_kernelspec
-    from grader.sandbox.profile import UNAVAILABLE_LINE, sandbox_available
-
-    if not sandbox_available():
-        if require_sandbox:
-            raise RuntimeError("bubblewrap is unavailable and --require-sandbox was given")
-        print(f"WARNING {UNAVAILABLE_LINE}: notebook kernels run unsandboxed", flush=True)
-        yield False
-        return
-    kernels = scratch.root / "kernels"
-    write_kernelspec(scratch.root / "jupyter", kernels)
-    with open(scratch.config, "a") as fh:
-        fh.write(grading_config_lines(kernels))
-    saved = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(
-        p for p in (str(scratch.root / "jupyter"), saved) if p
-    )
-    try:
-        yield True
-    finally:
-        if saved is None:
-            os.environ.pop("JUPYTER_PATH", None)
-        else:
-            os.environ["JUPYTER_PATH"] = saved
-
-
-def grade_job(course_root: str, student: str, template_db: str, require_sandbox: bool) -> dict:
-    """Everything slow for one student; runs in a worker process. Returns plain data."""
-    from grader.sandbox.library import grade_library
-
-    paths = CoursePaths(Path(course_root))
-    scratch = _prepare_scratch(paths, student, Path(template_db))
-    with _sandboxed_kernel(scratch, require_sandbox) as kernel_sandboxed:
-        try:
-            api = nbgrader_api(scratch)
-            result = api.autograde(ASSIGNMENT, student, force=True, create=True)
-            ok, log = bool(result.get("success")), str(result.get("log", ""))
-        except Exception as exc:  # nbgrader failing must not lose the library grade
-            ok, log = False, f"{type(exc).__name__}: {exc}"
-    library = grade_library(
-        paths.submitted / student / ASSIGNMENT, require_sandbox=require_sandbox
-    )
-    return {
-        "student": student,
-        "scratch": str(scratch.root),
-        "notebooks_ok": ok,
-        "kernel_sandboxed": kernel_sandboxed,
-        "log": log[-4000:],
-        "library": library,
-    }
-
-
-def _grade_rows(gb, student: str) -> dict[str, dict[str, Any]]:
-    """{notebook: {"grades": {cell: fields}, "comments": {cell: fields}, "flagged": bool}}."""
-    from nbgrader.api import MissingEntry
-
-    try:
-        submission = gb.find_submission(ASSIGNMENT, student)
-    except MissingEntry:
-        return {}
-    rows = {}
-    for nb in submission.notebooks:
-        rows[nb.name] = {
-            "flagged": nb.flagged,
-            "grades": {
-                g.name: {
-                    "auto_score": g.auto_score,
-                    "manual_score": g.manual_score,
-                    "extra_credit": g.extra_credit,
-                    "needs_manual_grade": g.needs_manual_grade,
-                }
-                for g in nb.grades
-            },
-            "comments": {
-                c.name: {"auto_comment": c.auto_comment, "manual_comment": c.manual_comment}
-                for c in nb.comments
-            },
-        }
-    return rows
-
-
-def merge_job(paths: CoursePaths, job: dict) -> StudentResult:
-    """Write one job's results into the course gradebook and autograded/ (coordinator only)."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    student = job["student"]
-    scratch = CoursePaths(Path(job["scratch"]))
-    with Gradebook(f"sqlite:///{scratch.gradebook}") as src:
-        rows = _grade_rows(src, student)
-    library = job["library"]
-    result = StudentResult(student, job["notebooks_ok"] and bool(rows), job["log"], library)
-
-    # autograded/ first: if we die between the two steps, the rerun redoes both.
-    graded_src = scratch.autograded / student / ASSIGNMENT
-    graded_dst = paths.autograded / student / ASSIGNMENT
-    if graded_dst.exists():
-        shutil.rmtree(graded_dst)
-    graded_dst.parent.mkdir(parents=True, exist_ok=True)
-    if graded_src.exists():
-        shutil.copytree(graded_src, graded_dst)
-    else:
-        graded_dst.mkdir()
-    (graded_dst / LIBRARY_REPORT).write_text(json.dumps(library, indent=2, sort_keys=True))
-
-    with Gradebook(f"sqlite:///{paths.gradebook}") as gb, warnings.catch_warnings():
-        # nbgrader's own add_submission trips SQLAlchemy's autoflush warnings; harmless.
-        warnings.filterwarnings("ignore", module="nbgrader.api")
-        warnings.filterwarnings("ignore", message=".*not in session.*")
-        gb.update_or_create_student(student)
-        try:
-            gb.remove_submission(ASSIGNMENT, student)
-        except MissingEntry:
-            pass
-        submission = gb.add_submission(ASSIGNMENT, student)
-        functions = library.get("functions", {})
-        for nb in submission.notebooks:
-            nb_rows = rows.get(nb.name, {})
-            nb.flagged = bool(nb_rows.get("flagged", False))
-            for grade in nb.grades:
-                fields = nb_rows.get("grades", {}).get(grade.name)
-                if fields:
-                    for key, value in fields.items():
-                        setattr(grade, key, value)
-                elif grade.cell.cell_type == "code" and not rows:
-                    # The notebooks could not be graded (e.g. the kernel died): zero, visibly.
-                    grade.auto_score = 0.0
-                    grade.needs_manual_grade = False
-                name = grade.name.removeprefix(GRADE_ID_PREFIX)
-                if grade.name.startswith(GRADE_ID_PREFIX) and name in functions:
-                    secure = float(functions[name]["score"])
-                    in_kernel = grade.auto_score
-                    if in_kernel is not None and in_kernel > secure + SCORE_EPS:
-                        result.disagreements.append(
-                            f"{student}: {name}: notebook run says {in_kernel:g}, secure "
-                            f"checker says {secure:g} (possible tampering)"
-                        )
-                    grade.auto_score = min(secure, grade.max_score)
-                    grade.needs_manual_grade = False
-            for comment in nb.comments:
-                fields = nb_rows.get("comments", {}).get(comment.name)
-                if fields:
-                    for key, value in fields.items():
-                        setattr(comment, key, value)
-        gb.db.commit()
-        submission = gb.find_submission(ASSIGNMENT, student)
-        result.score, result.max_score = submission.score, submission.max_score
-        result.manual_pending = sum(
-            g.max_score for nb in submission.notebooks for g in nb.grades if g.needs_manual_grade
-        )
-    shutil.rmtree(scratch.root, ignore_errors=True)
-    return result
-
-
 def students_to_grade(paths: CoursePaths, only: list[str] | None = None) -> list[str]:
-    found = sorted(p.name for p in paths.submitted.glob("*") if (p / ASSIGNMENT).is_dir())
+    found = sorted(p.name for p in paths.submitted.glob("*")
+                   if not p.is_symlink() and (p / ASSIGNMENT).is_dir()
+                   and not (p / ASSIGNMENT).is_symlink())
     if only:
         missing = sorted(set(only) - set(found))
         if missing:
@@ -238,46 +92,195 @@ def students_to_grade(paths: CoursePaths, only: list[str] | None = None) -> list
     return found
 
 
+def check_sandbox(allow_unsandboxed: bool) -> str:
+    """The sandbox's status line; raises :class:`SandboxRequired` when it does not work."""
+    from grader.sandbox.profile import UNAVAILABLE_LINE, find_bwrap, probe_bwrap
+
+    works, why = probe_bwrap(find_bwrap())
+    if works:
+        return why
+    if not allow_unsandboxed:
+        raise SandboxRequired(
+            f"refusing to grade untrusted code without the sandbox: {why}. Install "
+            "bubblewrap (apt-get install bubblewrap), or pass --allow-unsandboxed to grade "
+            "with rlimits only (student code could then read this machine's files)")
+    return f"{UNAVAILABLE_LINE} ({why}): --allow-unsandboxed was given"
+
+
+#: Job processes still running (killed when the coordinator stops, however it stops: they run
+#: in sessions of their own, so a Ctrl-C in the terminal does not reach them).
+_RUNNING: set[subprocess.Popen] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def _run_job_process(spec: JobSpec, budget: Budget) -> dict:
+    """Start one job, wait for it within the budget, return its (possibly partial) result."""
+    scratch = Path(spec.scratch)
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    spec_path = scratch.with_suffix(".job.json")
+    spec_path.write_text(spec_json(spec))
+    log_path = scratch.with_suffix(".log")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)
+    problem = ""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-c", _BOOT, str(ROOT), str(spec_path)],
+            cwd=scratch.parent, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            start_new_session=True)
+        with _RUNNING_LOCK:
+            _RUNNING.add(proc)
+        try:
+            proc.wait(timeout=budget.total_s)
+        except subprocess.TimeoutExpired:
+            problem = (f"over the time budget of {budget.total_s:g} s per submission: "
+                       "grading stopped")
+        finally:
+            _kill_group(proc)
+            with _RUNNING_LOCK:
+                _RUNNING.discard(proc)
+    try:
+        result = json.loads(Path(spec.result).read_text())
+    except (OSError, ValueError):
+        result = {"student": spec.student, "scratch": spec.scratch, "stage": "prepare",
+                  "notebooks_ok": False, "library": None, "log": "", "dropped": [],
+                  "kernel_sandboxed": False, "error": ""}
+    if proc.returncode and not problem:
+        tail = log_path.read_text(errors="replace")[-1500:] if log_path.exists() else ""
+        problem = f"the grading job failed (exit {proc.returncode}) at stage " \
+                  f"{result.get('stage')}: {tail.strip().splitlines()[-1:] or ''}"
+    if problem:
+        result["error"] = "; ".join(x for x in (result.get("error"), problem) if x)
+        if result.get("stage") != "done":
+            result["notebooks_ok"] = False
+    return result
+
+
+def merge_job(paths: CoursePaths, job: dict) -> StudentResult:
+    """Write one job's results into the course (gradebook, autograded/, report)."""
+    student = job["student"]
+    scratch = CoursePaths(Path(job["scratch"]))
+    problems = [p for p in [job.get("error", "")] if p]
+    library = None
+    if job.get("library") is not None:
+        library = LibraryReport.from_dict(job["library"])
+    else:
+        library = LibraryReport(sandbox="not graded", sandboxed=False,
+                                error=job.get("error") or "the library was not graded")
+        problems.append("library not graded: every library function scores 0")
+    for name in check_names():  # a function the job never reached scores 0, visibly
+        if name not in library.functions:
+            library.functions[name] = FunctionResult(name, 0.0, float(get_check(name).points))
+    grades = read_scratch_grades(scratch.gradebook, student) if (
+        job.get("stage") == "done") else ScratchGrades()
+    allowed = paths.assignment_files() | {"timestamp.txt"} | {
+        p.relative_to(paths.source).as_posix() for p in paths.source.rglob("*")
+        if p.is_file() and p.suffix != ".ipynb"}
+    dropped = copy_graded_notebooks(paths, scratch, student, allowed)
+    save_report(paths, student, library)
+    result = apply_grades(paths, student, grades, library, grades.timestamp)
+    result.notebooks_ok = bool(job.get("notebooks_ok")) and grades.graded
+    result.notebook_log = str(job.get("log", ""))
+    if job.get("dropped"):
+        problems.append("dropped from the submission: " + "; ".join(job["dropped"]))
+    if dropped:
+        problems.append("dropped from the graded notebooks: " + "; ".join(dropped))
+    result.problems = problems
+    return result
+
+
+def _failed(student: str, why: str) -> StudentResult:
+    return StudentResult(student, False, problems=[why])
+
+
 def autograde(
     course_dir: Path | str,
     students: list[str] | None = None,
     jobs: int = 1,
-    require_sandbox: bool = False,
+    allow_unsandboxed: bool = False,
     progress: bool = True,
+    budget: Budget = Budget(),
 ) -> list[StudentResult]:
-    """Grade ``students`` (default: everyone in submitted/) with ``jobs`` worker processes.
+    """Grade ``students`` (default: everyone in submitted/), ``jobs`` at a time.
 
     Raises:
         ValueError: ``jobs`` < 1, no course directory, or an unknown student.
+        SandboxRequired: no working sandbox and not ``allow_unsandboxed``, before anything
+            is graded; or the sandbox broke mid-run (students already merged stay graded).
     """
     from tqdm.auto import tqdm
 
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
-    paths = CoursePaths(Path(course_dir).resolve())
-    if not paths.config.exists() or not paths.gradebook.exists():
+    paths = open_course(course_dir)
+    if not paths.gradebook.exists():
         raise ValueError(f"{paths.root} is not a released course (run `release` first)")
     todo = students_to_grade(paths, students)
+    status = check_sandbox(allow_unsandboxed)
+    if not status.startswith("bubblewrap") and progress:
+        print(f"WARNING {status}", flush=True)
     results: list[StudentResult] = []
-    (paths.root / SCRATCH).mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=paths.root / SCRATCH) as tmp:
+    paths.private.mkdir(exist_ok=True)
+    scratch_root = paths.private / "scratch"
+    scratch_root.mkdir(exist_ok=True, mode=0o700)
+    broken = ""
+    with tempfile.TemporaryDirectory(dir=scratch_root, prefix="run-") as tmp:
         template = Path(tmp) / "template.db"
         _snapshot_gradebook(paths, template)
         bar = tqdm(total=len(todo), desc="autograde", unit="student", disable=not progress)
-        if jobs == 1:
-            for student in todo:
-                job = grade_job(str(paths.root), student, str(template), require_sandbox)
-                results.append(merge_job(paths, job))
-                bar.update()
-        else:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                futures = [
-                    pool.submit(grade_job, str(paths.root), s, str(template), require_sandbox)
-                    for s in todo
-                ]
-                for future in as_completed(futures):
-                    results.append(merge_job(paths, future.result()))
+
+        def spec_for(student: str) -> JobSpec:
+            return JobSpec(str(paths.root), student, str(template), str(Path(tmp) / student),
+                           str(Path(tmp) / f"{student}.result.json"), allow_unsandboxed,
+                           budget.library_s)
+
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        try:
+            pending: dict[Future, str] = {}
+            queue = list(todo)
+            while queue or pending:
+                while queue and len(pending) < jobs and not broken:
+                    student = queue.pop(0)
+                    pending[pool.submit(_run_job_process, spec_for(student), budget)] = student
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    student = pending.pop(future)
+                    try:
+                        job = future.result()
+                        result = merge_job(paths, job)
+                        sandbox_broke = (not allow_unsandboxed) and (
+                            "sandbox broke" in job.get("error", "")
+                            or (result.library is not None and not result.library.sandboxed
+                                and job.get("library") is not None))
+                        if sandbox_broke:
+                            broken = f"the sandbox stopped working while grading {student}"
+                    except Exception as exc:  # noqa: BLE001 - one student never stops the class
+                        result = _failed(student, f"could not be merged: "
+                                                  f"{type(exc).__name__}: {exc}")
+                    results.append(result)
                     bar.update()
+            for student in queue:
+                results.append(_failed(student, f"not graded: {broken}"))
+        finally:
+            with _RUNNING_LOCK:
+                running = list(_RUNNING)
+            for proc in running:  # interrupted (Ctrl-C, an error): no job outlives us
+                _kill_group(proc)
+            pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
-    return sorted(results, key=lambda r: r.student)
+    results.sort(key=lambda r: r.student)
+    if broken:
+        raise SandboxRequired(f"{broken}; {len(queue)} students not graded (rerun after "
+                              "fixing bubblewrap: graded students keep their grades)", results)
+    return results

@@ -5,6 +5,11 @@ id that is a plain name, no absolute paths or ``..`` components, no symlinks or 
 no file over :data:`MAX_FILE_BYTES`, at most :data:`MAX_FILES` files and
 :data:`MAX_TOTAL_BYTES` in all. A rejected submission leaves the course directory untouched
 and gets one clear message; the others are still taken.
+
+Only the files of the assignment are taken — the release's notebooks and its ``cs231n_lib``
+modules (:meth:`CoursePaths.assignment_files`); anything else (a ``grader/`` folder, an extra
+module, a data file) is dropped and listed. A submission with none of them is rejected with
+the names that were expected.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from grader.course.release import ASSIGNMENT, CoursePaths
+from grader.course.paths import ASSIGNMENT, CoursePaths
+from grader.sandbox.files import copy_allowed, read_regular_file
 
 MAX_FILE_BYTES = 20 * 2**20
 MAX_TOTAL_BYTES = 100 * 2**20
@@ -37,6 +43,8 @@ class Collected:
     source: Path
     files: int
     error: str | None = None
+    #: Files of the submission that are not part of the assignment (not taken).
+    dropped: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -63,7 +71,7 @@ def _safe_relpath(name: str) -> PurePosixPath:
 
 
 #: Folders that belong to the assignment itself: never stripped as a wrapper.
-ASSIGNMENT_FOLDERS = {"cs231n_lib", "grader"}
+ASSIGNMENT_FOLDERS = {"cs231n_lib"}
 #: Debris of desktop zip tools, dropped before anything else.
 JUNK = {"__MACOSX", ".DS_Store", "Thumbs.db", "__pycache__", ".ipynb_checkpoints"}
 
@@ -148,8 +156,11 @@ def _copy_dir(src: Path, dest: Path) -> int:
         files.append((path, rel))
     targets = _strip_common_root([rel for _, rel in files])
     for (path, _), rel in zip(files, targets, strict=True):
+        data = read_regular_file(path, MAX_FILE_BYTES)  # never through a link, never a FIFO
+        if data is None:
+            raise SubmissionRejected(f"{rel}: changed while being read, or not a regular file")
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest / rel)
+        (dest / rel).write_bytes(data)
     return len(files)
 
 
@@ -179,17 +190,39 @@ def collect_one(paths: CoursePaths, source: Path) -> Collected:
                 raise SubmissionRejected(f"{source}: not a .zip file or a directory")
             if count == 0:
                 raise SubmissionRejected(f"{source.name}: empty submission")
-            (staged / "timestamp.txt").write_text(
+            taken, dropped = _assignment_only(paths, staged, Path(scratch) / "taken")
+            (taken / "timestamp.txt").write_text(
                 datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
             )
             final = paths.submitted / student / ASSIGNMENT
-            if final.exists():
+            if final.is_symlink():
+                final.unlink()
+            elif final.exists():
                 shutil.rmtree(final)
             final.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(staged), final)
+            shutil.move(str(taken), final)
     except SubmissionRejected as exc:
         return Collected(student, source, 0, str(exc))
-    return Collected(student, source, count)
+    return Collected(student, source, count - len(dropped), dropped=tuple(dropped))
+
+
+def _assignment_only(paths: CoursePaths, staged: Path, taken: Path) -> tuple[Path, list[str]]:
+    """Keep the assignment's files of ``staged`` in ``taken``; the others are dropped.
+
+    Raises:
+        SubmissionRejected: not one file of the assignment (the expected names are listed).
+    """
+    expected = paths.assignment_files()
+    report = copy_allowed(staged, taken, lambda rel: rel.as_posix() in expected,
+                          max_file=MAX_FILE_BYTES, max_total=MAX_TOTAL_BYTES,
+                          max_files=MAX_FILES)
+    if not report.copied:
+        notebooks = sorted(n for n in expected if n.endswith(".ipynb"))
+        found = sorted({rel.split("/")[0] for rel, _ in report.dropped})[:5]
+        raise SubmissionRejected(
+            f"no file of the assignment: expected notebooks such as {', '.join(notebooks[:3])}"
+            f" and cs231n_lib/*.py at the top of the submission, found {', '.join(found)}")
+    return taken, [rel for rel, _ in report.dropped]
 
 
 def collect(paths: CoursePaths, sources: list[Path]) -> list[Collected]:

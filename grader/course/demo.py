@@ -138,6 +138,7 @@ def run_demo(course: Path, jobs: int = 2) -> int:
     from grader.course.commands import print_score_table
     from grader.course.export import export
     from grader.course.feedback import feedback
+    from grader.sandbox.profile import UNAVAILABLE_LINE, sandbox_available
 
     start = time.perf_counter()
     _train_digits()
@@ -163,7 +164,11 @@ def run_demo(course: Path, jobs: int = 2) -> int:
     for result in collect(paths, sources):
         print(f"   collect {result.student}: {'ok' if result.ok else result.error}")
     graded_at = time.perf_counter()
-    results = autograde(paths.root, jobs=jobs)
+    unsandboxed = not sandbox_available()
+    if unsandboxed:
+        print(f"\n   !!! {UNAVAILABLE_LINE}: this demo grades its own sample class anyway "
+              "(--allow-unsandboxed); never grade real students like this !!!\n", flush=True)
+    results = autograde(paths.root, jobs=jobs, allow_unsandboxed=unsandboxed)
     graded_s = time.perf_counter() - graded_at
     feedback(paths.root)
     csv_path = export(paths.root, paths.root / "grades.csv")
@@ -181,7 +186,7 @@ def run_demo(course: Path, jobs: int = 2) -> int:
             0 < by[s].score < by[s].max_score for s in ("chen", "dana")
         ),
         "cheater is caught": any("possible tampering" in d for d in by["eve"].disagreements)
-        and all(by["eve"].library["functions"][f]["score"] == 0 for f in CHEATED),
+        and all(by["eve"].library.functions[f].score == 0 for f in CHEATED),
     }
     print()
     for what, ok in checks.items():

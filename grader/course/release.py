@@ -24,6 +24,7 @@ import shutil
 from pathlib import Path
 
 from grader.checks import stubs
+from grader.course.grade_job import JOB_ENV
 from grader.course.paths import ASSIGNMENT, CoursePaths, nbgrader_api
 
 COURSE_ID = "cs231n-convnets"
@@ -63,12 +64,29 @@ c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.Autograde.exclude_overwriting = {{{ASSIGNMENT!r}: {exclude!r}}}
 c.Execute.timeout = {CELL_TIMEOUT_S}
 c.Execute.interrupt_on_timeout = True
-# Feedback must not show the hidden tests (nbgrader issue #1363).
+# Feedback: hidden tests and their outputs gone (nbgrader #1363), the secure library verdicts
+# in the check cells, nothing of the kernel but text and images (grader.course.feedback_filters).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
+    "grader.course.feedback_filters.SafeFeedback",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+c.SafeFeedback.reports_dir = os.path.join(c.CourseDirectory.root, ".grader", "reports")
+c.HTMLExporter.sanitize_html = True
+
+
+# Stock `nbgrader autograde` (and formgrader's Autograde button) would grade the library in the
+# student's own kernel, where it can be faked: only cs231n-grader's grading jobs may run it.
+def _only_cs231n_grader(**kwargs):
+    if os.environ.get({JOB_ENV!r}) != "1":
+        raise RuntimeError(
+            "this course is autograded with `cs231n-grader autograde --course "
+            + c.CourseDirectory.root + "` (sandboxed kernels, library checks outside the "
+            "student's process); stock nbgrader autograde would let a submission fake its score")
+
+
+c.Autograde.pre_convert_hook = _only_cs231n_grader
 c.ClearSolutions.code_stub = {{
     "python": "# YOUR CODE HERE\\nraise NotImplementedError(\\"not written yet\\")"
 }}
