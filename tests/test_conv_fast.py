@@ -324,3 +324,35 @@ def test_threads_do_not_share_buffers(rng):
     for k in range(4):
         for got in results[k]:
             np.testing.assert_allclose(got, expected[k], rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("limit", [1, 60, 400])
+@pytest.mark.parametrize(
+    "x_shape, w_shape, param",
+    [
+        ((2, 3, 7, 7), (2, 3, 3, 3), {"stride": 1, "pad": 1}),  # H prime: blocks of 1 row
+        ((2, 4, 12, 9), (3, 4, 3, 2), {"stride": 1, "pad": 2, "dilation": 2}),
+        ((1, 2, 8, 8), (2, 2, 1, 1), {"stride": 1, "pad": 0}),
+    ],
+)
+def test_flipped_filter_dx_in_row_blocks(monkeypatch, rng, limit, x_shape, w_shape, param):
+    """The blocked layout of the flipped-filter dx (used on big shapes) on small ones."""
+    monkeypatch.setattr(conv_fast, "_SMALL_GEMM", limit)
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    b = rng.standard_normal(w_shape[0])
+    out, cache = conv_forward_naive(x, w, b, param)
+    dout = rng.standard_normal(out.shape)
+    ref_dx = conv_backward_naive(dout, cache)[0]
+    for dtype, tol in ((np.float64, 1e-10), (np.float32, 1e-4)):
+        dx = conv_fast._dx_by_flipped_filter(
+            dout.astype(dtype), w.astype(dtype), x_shape, param["pad"], param.get("dilation", 1)
+        )
+        assert dx.dtype == dtype and dx.flags.c_contiguous
+        np.testing.assert_allclose(dx, ref_dx, rtol=tol, atol=10 * tol)
+
+
+def test_rows_per_block():
+    assert conv_fast._rows_per_block(16, 64 * 576 * 16) == 1  # bench shape B
+    assert conv_fast._rows_per_block(32, 3 * 288 * 32) == 32  # shape A: one block
+    assert conv_fast._rows_per_block(12, conv_fast._SMALL_GEMM // 5) == 4  # divisor of 12
+    assert conv_fast._rows_per_block(7, 10**9) == 1
