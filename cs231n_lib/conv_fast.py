@@ -1,26 +1,38 @@
 """The fast NumPy convolution: batched im2col + matrix multiply (library code, not a stub).
 
 Same signatures and results as :mod:`cs231n_lib.conv_naive`, typically hundreds of times
-faster. The layout is chosen for speed (each choice measured with ``make bench``):
+faster. The layout is chosen for speed (each choice measured with ``make bench``, one
+thread, against PyTorch CPU and against the bare matrix products in the same process):
 
-* the padded input is built by slice assignment into a preallocated zero array;
+* the padded input is built by slice assignment into a kept zero-bordered buffer;
 * the windows are copied contiguously into batched columns ``cols`` of shape
   ``(N, C*HH*WW, Ho*Wo)``: row ``(c*HH + i)*WW + j`` of image ``n`` holds filter tap
   ``(c, i, j)``, column ``oh*Wo + ow`` holds output position ``(oh, ow)``, so the rows match
-  ``w.reshape(F, -1)``;
-* ``out = w.reshape(F, -1) @ cols`` is one batched matrix multiply whose result
-  ``(N, F, Ho*Wo)`` is already NCHW;
-* backward: ``db`` sums ``dout``; ``dw = (dout @ cols^T).sum(0)`` (batched matmul, then a sum
-  over images); ``dx`` in one of two ways, whichever moves less memory:
+  ``w.reshape(F, -1)``. Below them sits one row of ones, and the bias is the last column of
+  the weights, so ``out = [w | b] @ [cols; 1]`` is one batched matrix multiply that adds the
+  bias too, its result ``(N, F, Ho*Wo)`` already NCHW;
+* backward: ``db`` sums ``dout``; ``dw = sum_n dout[n] @ cols[n]^T`` (one batched matmul in
+  the orientation OpenBLAS runs faster for the dtype, then a sum over images); ``dx`` in
+  one of two ways, whichever moves less memory:
 
   - general case: ``dcols = w^T @ dout``, then col2im scatters ``dcols`` back to the pixels
-    with ``np.add.at`` on a flat per-image index cached per shape (``functools.lru_cache``);
+    with ``np.add.at`` on a flat per-image index cached per shape (``functools.lru_cache``;
+    in float32 as well: no float64 detour as with ``np.bincount``);
   - stride 1 with ``F <= C``: ``dx`` is itself a convolution of the zero-extended ``dout``
     with the spatially flipped filters, channels swapped (the 2-D version of
     :func:`cs231n_lib.conv_naive.conv1d_backward_via_flip`): a window copy plus one batched
-    matmul, no scatter.
+    matmul, no scatter. The windows are laid out in blocks of image rows small enough for
+    OpenBLAS's small-matrix path (no packing).
 
-Supports stride, zero padding and dilation, float32 and float64 (the inputs' dtype is kept).
+* big arrays (the columns, the padded input, the backward's scratch) are kept between calls
+  instead of being allocated afresh: a fresh ``np.empty`` of tens of MB is a new ``mmap``
+  whose pages fault in and are zeroed on first write, which measured as long as the copy
+  itself. A kept buffer is handed out again only when nothing else refers to it, so the
+  columns of a cache that is still alive are never overwritten; returned arrays (``out``,
+  ``dx``, ``dw``, ``db``) are always new. Buffers are per thread.
+
+Everything runs in the inputs' floating dtype: float32 stays float32 throughout.
+Supports stride, zero padding and dilation.
 """
 
 from __future__ import annotations
