@@ -71,7 +71,8 @@ class _Pool(threading.local):
 
 _POOL = _Pool()
 _POOL_MIN_BYTES = 1 << 20  # smaller arrays come from malloc's heap cheaply
-_POOL_MAX_BUFFERS = 16  # least recently used beyond this are dropped
+_POOL_MAX_BUFFERS = 16  # least recently used beyond these limits are dropped
+_POOL_MAX_BYTES = 1 << 29  # 512 MiB
 
 
 def _holders(buffers: OrderedDict, key: tuple) -> int:
@@ -102,7 +103,10 @@ def _buffer(role: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     buf = np.empty(shape, dtype=dtype)
     buffers[key] = buf  # a buffer still held elsewhere stays with its holder only
     buffers.move_to_end(key)
-    while len(buffers) > _POOL_MAX_BUFFERS:
+    while len(buffers) > 1 and (
+        len(buffers) > _POOL_MAX_BUFFERS
+        or sum(b.nbytes for b in buffers.values()) > _POOL_MAX_BYTES
+    ):
         buffers.popitem(last=False)
     return buf
 

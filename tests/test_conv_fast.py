@@ -356,3 +356,17 @@ def test_rows_per_block():
     assert conv_fast._rows_per_block(32, 3 * 288 * 32) == 32  # shape A: one block
     assert conv_fast._rows_per_block(12, conv_fast._SMALL_GEMM // 5) == 4  # divisor of 12
     assert conv_fast._rows_per_block(7, 10**9) == 1
+
+
+def test_kept_buffers_are_bounded(monkeypatch, rng):
+    conv_fast._clear_pool()
+    monkeypatch.setattr(conv_fast, "_POOL_MAX_BYTES", 3 << 20)
+    for n in (8, 9, 10, 11):  # four shapes, columns of > 1 MiB each
+        x, w, b, param = _big_case(rng)
+        conv_forward_fast(np.concatenate([x, x])[:n], w, b, param)
+    kept = conv_fast._POOL.buffers
+    assert 1 <= len(kept) and sum(a.nbytes for a in kept.values()) <= max(
+        3 << 20, max(a.nbytes for a in kept.values())
+    )
+    conv_fast._clear_pool()
+    assert not conv_fast._POOL.buffers
