@@ -150,8 +150,8 @@ def _floor_note(ratios: dict[str, Any], limit: float, torch, torch_reason) -> st
     floor = ratios.get("torch_over_gemm")
     if floor and 1 / floor > limit:
         return (
-            f"floor: the bare GEMMs alone take {1 / floor:.2f}x torch's time "
-            "(fast >= GEMM, so this limit is out of reach of an im2col + GEMM convolution here)"
+            f"floor: the bare GEMMs of the same sizes alone take {1 / floor:.2f}x torch's "
+            "time here (OpenBLAS at M = F or C small vs oneDNN's direct convolution)"
         )
     return ""
 
