@@ -147,6 +147,36 @@ def _windows(xp: np.ndarray, HH: int, WW: int, stride: int, dilation: int, Ho: i
     )
 
 
+def _gather_windows(xp: np.ndarray, cols: np.ndarray, stride: int, dilation: int) -> None:
+    """Copy the windows of ``xp`` into ``cols`` ``(N, C, HH, WW, Ho, Wo)`` (a writable view).
+
+    With a stride ``s > 1`` (and no dilation) the image is first split into its ``s * s``
+    phases ``xp[:, :, a::s, b::s]``: tap ``(i, j)`` of every window then lies in phase
+    ``(i % s, j % s)`` at offset ``(i // s, j // s)``, so each block of taps is a plain slice
+    whose rows are contiguous, instead of a copy that steps ``s`` elements at a time
+    (measured 1.4-1.5x faster on shape C of the bench, 11x11 stride 4).
+    """
+    N, C, HH, WW, Ho, Wo = cols.shape
+    s = stride
+    if s == 1 or dilation != 1:
+        np.copyto(cols, _windows(xp, HH, WW, s, dilation, Ho, Wo))
+        return
+    Hp, Wp = xp.shape[2:]
+    # Entries past the image edge stay unset: no window ever reads them.
+    phases = _buffer("phases", (N, C, s, s, -(-Hp // s), -(-Wp // s)), xp.dtype)
+    for a in range(s):
+        for b in range(s):
+            part = xp[:, :, a::s, b::s]
+            phases[:, :, a, b, : part.shape[2], : part.shape[3]] = part
+    for qi in range(-(-HH // s)):
+        na = min(s, HH - qi * s)
+        for qj in range(-(-WW // s)):
+            nb = min(s, WW - qj * s)
+            cols[:, :, qi * s : qi * s + na, qj * s : qj * s + nb] = phases[
+                :, :, :na, :nb, qi : qi + Ho, qj : qj + Wo
+            ]
+
+
 @lru_cache(maxsize=16)
 def _col2im_index(
     C: int, Hp: int, Wp: int, HH: int, WW: int, stride: int, dilation: int, Ho: int, Wo: int
@@ -196,7 +226,7 @@ def conv_forward_fast(
     # matrix product adds it (no second pass over ``out``).
     cols_1 = _buffer("cols", (N, R + 1, P), dtype)
     cols = cols_1[:, :R]
-    np.copyto(cols.reshape(N, C, HH, WW, Ho, Wo), _windows(xp, HH, WW, stride, dilation, Ho, Wo))
+    _gather_windows(xp, cols.reshape(N, C, HH, WW, Ho, Wo), stride, dilation)
     cols_1[:, R] = 1
     w_1 = np.empty((F, R + 1), dtype=dtype)
     w_1[:, :R] = w.reshape(F, R)

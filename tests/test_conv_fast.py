@@ -370,3 +370,25 @@ def test_kept_buffers_are_bounded(monkeypatch, rng):
     )
     conv_fast._clear_pool()
     assert not conv_fast._POOL.buffers
+
+
+@pytest.mark.parametrize(
+    "x_shape, HH, WW, stride, pad, dilation",
+    [
+        ((2, 3, 19, 19), 7, 7, 4, 0, 1),  # phases, kernel not a multiple of the stride
+        ((1, 2, 9, 11), 2, 3, 3, 1, 1),  # kernel smaller than the stride
+        ((2, 1, 12, 12), 4, 2, 2, 1, 1),  # kernel a multiple of the stride
+        ((1, 2, 11, 11), 3, 3, 2, 1, 2),  # dilation: plain strided copy
+        ((1, 2, 6, 6), 3, 3, 1, 1, 1),  # stride 1: plain strided copy
+    ],
+)
+def test_gathered_windows_equal_the_strided_view(rng, x_shape, HH, WW, stride, pad, dilation):
+    N, C, H, W = x_shape
+    span_h, span_w = (HH - 1) * dilation + 1, (WW - 1) * dilation + 1
+    Ho, Wo = (H + 2 * pad - span_h) // stride + 1, (W + 2 * pad - span_w) // stride + 1
+    x = rng.standard_normal(x_shape)
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    got = np.full((N, C, HH, WW, Ho, Wo), np.nan)
+    conv_fast._gather_windows(xp, got, stride, dilation)
+    want = conv_fast._windows(xp, HH, WW, stride, dilation, Ho, Wo)
+    np.testing.assert_array_equal(got, want)
