@@ -71,7 +71,12 @@ QUICK_SHAPES = (
     ConvShape("C", 2, 3, 19, 19, 5, 7, 4, 0, naive_n=1, naive_f=2),
 )
 TORCH_TARGET_SHAPES = ("A", "B")
+#: DESIGN.md's quality bars (shapes A, B): fast fwd+bwd / torch.
 TORCH_LIMITS = {"float64": 1.2, "float32": 3.0}
+#: Issue 12 ("the learner's fast path in float32"): fast fwd+bwd / torch on every shape and
+#: dtype, and fast fwd / the bare forward GEMM of the same size.
+ISSUE12_TORCH_LIMIT = 1.3
+ISSUE12_GEMM_LIMIT = 1.2
 GEMM_LIMIT = 2.0
 NAIVE_LIMIT = 100.0
 PASSES = ("fwd", "bwd", "both")
@@ -136,6 +141,19 @@ def _torch_contenders(torch, shape: ConvShape, x, w, b, dout) -> tuple[dict[str,
     with torch.no_grad():
         ref = conv(xt, wt, bt, stride=s, padding=p).numpy()
     return {"torch.fwd": forward, "torch.bwd": backward}, ref
+
+
+def _floor_note(ratios: dict[str, Any], limit: float, torch, torch_reason) -> str:
+    """Why a fast/torch target cannot be met: the bare GEMMs alone are already over it."""
+    if not torch:
+        return torch_reason or ""
+    floor = ratios.get("torch_over_gemm")
+    if floor and 1 / floor > limit:
+        return (
+            f"floor: the bare GEMMs of the same sizes alone take {1 / floor:.2f}x torch's "
+            "time here (OpenBLAS at M = F or C small vs oneDNN's direct convolution)"
+        )
+    return ""
 
 
 def _naive_slice(shape: ConvShape, x, w, b, dout):
@@ -248,6 +266,17 @@ def run(
                             note="" if torch else torch_reason or "",
                         )
                     )
+                if pass_ == "both":
+                    row_targets.append(
+                        Target(
+                            f"conv {shape.label} {dname} fast fwd+bwd / torch (issue 12)",
+                            "conv",
+                            ratios["fast_over_torch"],
+                            "<=",
+                            ISSUE12_TORCH_LIMIT,
+                            note=_floor_note(ratios, ISSUE12_TORCH_LIMIT, torch, torch_reason),
+                        )
+                    )
                 if pass_ == "fwd":
                     row_targets.append(
                         Target(
@@ -256,6 +285,15 @@ def run(
                             ratios["fast_over_gemm"],
                             "<=",
                             GEMM_LIMIT,
+                        )
+                    )
+                    row_targets.append(
+                        Target(
+                            f"conv {shape.label} {dname} fast fwd / GEMM (issue 12)",
+                            "conv",
+                            ratios["fast_over_gemm"],
+                            "<=",
+                            ISSUE12_GEMM_LIMIT,
                         )
                     )
                 if pass_ == "both":

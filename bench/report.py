@@ -209,7 +209,6 @@ def render(result: dict[str, Any]) -> str:
             lines += [f"{name}: {status}: {section.get('reason', '').splitlines()[0]}", ""]
             continue
         lines += [TABLES[name](section), ""]
-    shown: list[dict] = []
     for kind, title in (("issue", "targets (issue)"), ("check", "checks")):
         targets = [t for t in result["targets"] if t.get("kind", "issue") == kind]
         if not targets:
@@ -220,15 +219,16 @@ def render(result: dict[str, Any]) -> str:
         lines.append(
             f"{title}: {passed} PASS, {len(missed)} MISS, {len(unknown)} n/a (of {len(targets)})"
         )
-        shown += missed + ([] if result["settings"].get("quick") else unknown)
-    for t in shown:
-        sign = "≤" if t["op"] == "<=" else "≥"
-        verdict = "MISS" if t["passed"] is False else "n/a"
-        measured = "—" if t["measured"] is None else f"{t['measured']:.3g}"
-        lines.append(
-            f"  {verdict}: {t['name']} = {measured} (want {sign}{t['limit']:g})"
-            + (f"; {t['note']}" if t.get("note") else "")
-        )
+        # Every target with its verdict (in --quick mode only the misses: nothing is judged).
+        shown = missed if result["settings"].get("quick") else targets
+        for t in shown:
+            sign = "≤" if t["op"] == "<=" else "≥"
+            verdict = {True: "PASS", False: "MISS", None: "n/a"}[t["passed"]]
+            measured = "—" if t["measured"] is None else f"{t['measured']:.3g}"
+            lines.append(
+                f"  {verdict}: {t['name']} = {measured} (want {sign}{t['limit']:g})"
+                + (f"; {t['note']}" if t.get("note") and t["passed"] is not True else "")
+            )
     return "\n".join(lines)
 
 
