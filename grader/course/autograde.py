@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +68,7 @@ class Budget:
 
     library_s: float = 180.0
     notebooks_s: float = 900.0
-    #: Start-up of the job process, the scratch course, nbgrader's imports.
+    #: Start-up of the job process, the scratch course, the first imports.
     overhead_s: float = 60.0
 
     @property
@@ -122,11 +124,45 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def _stage(result_path: Path) -> str:
+    try:
+        return str(json.loads(result_path.read_text()).get("stage", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def _watch(proc: subprocess.Popen, result_path: Path, budget: Budget) -> str:
+    """Wait for the job; stop it when a stage overruns its budget. Returns the reason."""
+    start = time.monotonic()
+    stage, stage_start = "prepare", start
+    limits = {"prepare": budget.overhead_s, "library": budget.library_s + budget.overhead_s,
+              "notebooks": budget.notebooks_s}
+    while True:
+        try:
+            proc.wait(timeout=0.5)
+            return ""
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        current = _stage(result_path) or stage
+        if current != stage:
+            stage, stage_start = current, now
+        if now - stage_start > limits.get(stage, budget.overhead_s):
+            what = {"notebooks": f"the notebooks ran past their budget of "
+                                 f"{budget.notebooks_s:g} s",
+                    "library": f"the library checks ran past their budget of "
+                               f"{budget.library_s:g} s"}.get(stage, "grading did not start")
+            return f"{what}: grading of this submission stopped"
+        if now - start > budget.total_s:
+            return f"over the time budget of {budget.total_s:g} s per submission"
+
+
 def _run_job_process(spec: JobSpec, budget: Budget) -> dict:
     """Start one job, wait for it within the budget, return its (possibly partial) result."""
     scratch = Path(spec.scratch)
     scratch.parent.mkdir(parents=True, exist_ok=True)
     spec_path = scratch.with_suffix(".job.json")
+    spec.kernel_root = tempfile.mkdtemp(prefix="cs231n-k-")  # short: Unix socket paths
     spec_path.write_text(spec_json(spec))
     log_path = scratch.with_suffix(".log")
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -140,14 +176,12 @@ def _run_job_process(spec: JobSpec, budget: Budget) -> dict:
         with _RUNNING_LOCK:
             _RUNNING.add(proc)
         try:
-            proc.wait(timeout=budget.total_s)
-        except subprocess.TimeoutExpired:
-            problem = (f"over the time budget of {budget.total_s:g} s per submission: "
-                       "grading stopped")
+            problem = _watch(proc, Path(spec.result), budget)
         finally:
             _kill_group(proc)
             with _RUNNING_LOCK:
                 _RUNNING.discard(proc)
+            shutil.rmtree(spec.kernel_root, ignore_errors=True)
     try:
         result = json.loads(Path(spec.result).read_text())
     except (OSError, ValueError):
@@ -187,6 +221,9 @@ def merge_job(paths: CoursePaths, job: dict) -> StudentResult:
         if p.is_file() and p.suffix != ".ipynb"}
     dropped = copy_graded_notebooks(paths, scratch, student, allowed)
     save_report(paths, student, library)
+    logs = paths.private / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / f"{student}.log").write_text(str(job.get("log", "")) + "\n" + str(job.get("error", "")))
     result = apply_grades(paths, student, grades, library, grades.timestamp)
     result.notebooks_ok = bool(job.get("notebooks_ok")) and grades.graded
     result.notebook_log = str(job.get("log", ""))

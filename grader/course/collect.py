@@ -222,7 +222,11 @@ def _assignment_only(paths: CoursePaths, staged: Path, taken: Path) -> tuple[Pat
         raise SubmissionRejected(
             f"no file of the assignment: expected notebooks such as {', '.join(notebooks[:3])}"
             f" and cs231n_lib/*.py at the top of the submission, found {', '.join(found)}")
-    return taken, [rel for rel, _ in report.dropped]
+    # The release's own other files (the check API in grader/) come back with every submission:
+    # not taken (autograde uses the course's copy), and not worth a message either.
+    shipped = {p.relative_to(paths.release).as_posix() for p in paths.release.rglob("*")
+               if p.is_file()}
+    return taken, [rel for rel, _ in report.dropped if rel not in shipped]
 
 
 def collect(paths: CoursePaths, sources: list[Path]) -> list[Collected]:

@@ -1,0 +1,113 @@
+"""Where everything of one nbgrader course directory lives, and nbgrader's API bound to it.
+
+Layout (a standard nbgrader course)::
+
+    nbgrader_config.py      written by :mod:`grader.course.release`
+    source/convnets/        instructor source: notebooks + reference cs231n_lib + check API
+    release/convnets/       what students get
+    submitted/<student>/convnets/
+    autograded/<student>/convnets/
+    feedback/<student>/convnets/
+    gradebook.db            nbgrader's SQLite gradebook
+    .grader/                instructor-only state of cs231n-grader (library reports, scratch)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ASSIGNMENT = "convnets"
+
+
+@dataclass(frozen=True)
+class CoursePaths:
+    """Where everything of one course directory lives."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "nbgrader_config.py"
+
+    @property
+    def source(self) -> Path:
+        return self.root / "source" / ASSIGNMENT
+
+    @property
+    def release(self) -> Path:
+        return self.root / "release" / ASSIGNMENT
+
+    @property
+    def submitted(self) -> Path:
+        return self.root / "submitted"
+
+    @property
+    def autograded(self) -> Path:
+        return self.root / "autograded"
+
+    @property
+    def feedback(self) -> Path:
+        return self.root / "feedback"
+
+    @property
+    def gradebook(self) -> Path:
+        return self.root / "gradebook.db"
+
+    def config_files(self) -> list[Path]:
+        """``nbgrader_config.py`` and the config files beside it that it may load."""
+        return [self.config, *sorted(p for p in self.root.glob("*_config.py")
+                                     if p != self.config and p.is_file())]
+
+    def assignment_files(self) -> set[str]:
+        """What a submission may contain: the release's notebooks and library modules
+        (relative paths). Anything else is dropped at collect and at autograde."""
+        names = {p.name for p in self.release.glob("*.ipynb") if p.is_file()}
+        names |= {f"cs231n_lib/{p.name}" for p in (self.release / "cs231n_lib").glob("*.py")
+                  if p.is_file()}
+        return names
+
+    @property
+    def private(self) -> Path:
+        """Instructor-only state (never copied to a student): reports, scratch courses."""
+        return self.root / ".grader"
+
+    @property
+    def reports(self) -> Path:
+        """One library report per student (JSON, hidden-case details included)."""
+        return self.private / "reports"
+
+
+def _venv_bin_on_path() -> None:
+    """nbgrader shells out to ``alembic`` (gradebook migrations): it must be on PATH even
+    when the grader runs as ``.venv/bin/python -m grader`` without an activated venv."""
+    bindir = os.path.dirname(sys.executable)
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if bindir not in parts:
+        os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
+
+
+def nbgrader_api(paths: CoursePaths):
+    """An ``NbGraderAPI`` bound to the course directory (no 4 s CLI start-up per call)."""
+    from nbgrader.apps.api import NbGraderAPI
+
+    _venv_bin_on_path()
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = Config()
+    config.merge(PyFileConfigLoader(paths.config.name, path=str(paths.root)).load_config())
+    coursedir = CourseDirectory(config=config)
+    coursedir.root = str(paths.root)
+    return NbGraderAPI(coursedir=coursedir, config=config)
+
+
+def open_course(course: Path | str) -> CoursePaths:
+    """The paths of an existing course directory (``ValueError`` if it was never released)."""
+    paths = CoursePaths(Path(course).resolve())
+    if not paths.config.exists():
+        raise ValueError(f"{paths.root} has no nbgrader_config.py (run `release` first)")
+    return paths

@@ -1,0 +1,257 @@
+"""A hostile class graded through the real CLI: every attack on the workflow around the sandbox.
+
+One course, one ``collect`` + ``autograde`` + ``feedback`` run of the whole class (the attacks
+of ``tests/adversarial/class/``, an honest student and an untouched release), then assertions:
+no attack earns more than an untouched release for what it faked, honest functions of the same
+submission still score, the others are graded normally, nothing outside the course's scratch
+space changed, and nothing a student receives holds hidden text. Stock ``nbgrader autograde``
+refuses to grade the course.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.checks import registry
+from grader.course.demo import SampleStudent, make_sample_submission
+from grader.course.library_page import VERDICT_MARKER
+from grader.course.release import ROOT, solution_lines
+
+pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.xdist_group("e2e")]
+
+ATTACKS = ROOT / "tests" / "adversarial" / "class"
+NOTEBOOK_BUDGET_S = 15
+DELEGATED = ("conv_forward_naive", "max_pool_forward_naive", "conv_output_size")
+#: Their recipe runs the submission's own forward first, which delegates: they fail with it.
+WITH_DELEGATED_FORWARD = ("conv_backward_naive", "max_pool_backward_naive")
+
+
+def cli(*args: str, cwd: Path | None = None, timeout: float = 1500) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd or ROOT)
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "!r}", repr(value))
+    return text
+
+
+def _first_cell(notebook: Path, source: str) -> None:
+    nb = json.loads(notebook.read_text())
+    cell = {"cell_type": "code", "execution_count": None, "id": "student-added-cell",
+            "metadata": {}, "outputs": [], "source": source}
+    nb["cells"].insert(1, cell)
+    notebook.write_text(json.dumps(nb))
+
+
+def build_submission(paths, name: str, dst: Path, values: dict[str, str]) -> Path:
+    attack = ATTACKS / name
+    base = (attack / "base").read_text().strip()
+    who = SampleStudent(name, name, "reference" if base == "reference" else "stubs",
+                        notebooks="answered" if base == "reference" else "release")
+    make_sample_submission(paths, who, dst)
+    for path in sorted((attack / "overlay").rglob("*")) if (attack / "overlay").exists() else []:
+        if path.is_file():
+            target = dst / path.relative_to(attack / "overlay")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(_fill(path.read_text(), values))
+    for path in sorted((attack / "append").rglob("*")) if (attack / "append").exists() else []:
+        if path.is_file():
+            target = dst / path.relative_to(attack / "append")
+            target.write_text(target.read_text() + _fill(path.read_text(), values))
+    if (attack / "first_cell.py").exists():
+        _first_cell(dst / "00_history.ipynb",
+                    _fill((attack / "first_cell.py").read_text(), values))
+    return dst
+
+
+def _tree_state(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+@pytest.fixture(scope="session")
+def hostile_class(tmp_path_factory, bwrap):
+    base = tmp_path_factory.mktemp("hostile")
+    marker = base / "HOST_MARKER"
+    release = cli("release", "--course", str(base / "course"))
+    assert release.returncode == 0, release.stderr
+    from grader.course.paths import CoursePaths
+
+    paths = CoursePaths(base / "course")
+    inbox = base / "inbox"
+    names = sorted(p.name for p in ATTACKS.iterdir() if p.is_dir())
+    values = {"HOST_MARKER": str(marker), "COURSE_GRADEBOOK": str(paths.gradebook),
+              "REPO_GRADER": str(ROOT / "grader"),
+              "CLASSMATE": str(paths.submitted / "honest" / "convnets")}
+    subs = [build_submission(paths, name, inbox / name, values) for name in names]
+    repo_before = _tree_state(ROOT / "grader") | _tree_state(ROOT / "cs231n_lib")
+    collected = cli("collect", "--course", str(paths.root), *map(str, subs))
+    # As an exchange collect would leave them: files collect never saw.
+    for name in names:
+        planted = ATTACKS / name / "planted"
+        for path in sorted(planted.rglob("*")) if planted.exists() else []:
+            if path.is_file():
+                target = paths.submitted / name / "convnets" / path.relative_to(planted)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(_fill(path.read_text(), values))
+    everyone_else = [a for n in names if n != "sleeper" for a in ("--student", n)]
+    graded = cli("autograde", "--course", str(paths.root), "--jobs", "2", *everyone_else)
+    # The sleeper alone, on a short budget (its cell would otherwise hold the run for minutes).
+    slept = cli("autograde", "--course", str(paths.root), "--student", "sleeper",
+                "--notebook-budget", str(NOTEBOOK_BUDGET_S))
+    feedback = cli("feedback", "--course", str(paths.root))
+    stock = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "convnets",
+                            "--student", "honest", "--force"], cwd=paths.root,
+                           capture_output=True, text=True, timeout=300)
+    repo_after = _tree_state(ROOT / "grader") | _tree_state(ROOT / "cs231n_lib")
+    return {"paths": paths, "collect": collected, "autograde": graded, "slept": slept,
+            "feedback": feedback,
+            "stock": stock, "marker": marker, "names": names,
+            "repo_changed": sorted(k for k in repo_before.keys() | repo_after.keys()
+                                   if repo_before.get(k) != repo_after.get(k))}
+
+
+def _scores(paths) -> dict[str, dict[str, float]]:
+    """{student: {grade cell: score}} straight from the course gradebook."""
+    from nbgrader.api import Gradebook
+
+    out: dict[str, dict[str, float]] = {}
+    with Gradebook(f"sqlite:///{paths.gradebook}") as gb:
+        for student in gb.students:
+            sub = gb.find_submission("convnets", student.id)
+            out[student.id] = {g.name: g.score for nb in sub.notebooks for g in nb.grades}
+            out[student.id]["__total__"] = sub.score
+    return out
+
+
+def test_every_student_is_graded_and_the_cli_says_what_went_wrong(hostile_class):
+    h = hostile_class
+    assert h["collect"].returncode == 0, h["collect"].stdout + h["collect"].stderr
+    assert "not part of the assignment, not taken: grader/" in h["collect"].stdout
+    scores = _scores(h["paths"])
+    assert set(scores) == set(h["names"]), (scores.keys(), h["autograde"].stdout)
+    out = h["autograde"].stdout
+    logs = h["paths"].private / "logs"
+    assert "[notebooks not graded]" not in out.split("PROBLEM")[0], (
+        out, (logs / "honest.log").read_text()[-3000:])
+    assert "PROBLEM rootkit: dropped from the submission: grader/" in out, out
+    slept = h["slept"].stdout
+    assert "PROBLEM sleeper: the notebooks ran past their budget" in slept, slept
+    assert h["slept"].returncode == 1
+    assert h["feedback"].returncode == 0, h["feedback"].stderr  # nobody lost their feedback
+
+
+def test_nothing_outside_the_scratch_space_changed(hostile_class):
+    h = hostile_class
+    assert not h["marker"].exists(), h["marker"].read_text()
+    assert h["repo_changed"] == []
+    submitted = h["paths"].submitted
+    for name in h["names"]:  # what the kernel planted never reached a trusted folder
+        for folder in (submitted / name, h["paths"].autograded / name,
+                       h["paths"].feedback / name):
+            for path in folder.rglob("*"):
+                assert not path.is_symlink(), path
+                assert path.is_dir() or path.is_file(), path
+
+
+def test_hostile_students_get_no_more_than_an_untouched_release(hostile_class):
+    scores = _scores(hostile_class["paths"])
+    baseline = scores["untouched"]
+    for name in ("rootkit", "planter", "flooder"):
+        for cell, score in scores[name].items():
+            assert score <= baseline.get(cell, 0) + 1e-9, (name, cell, score)
+
+
+def test_delegating_functions_score_zero_the_rest_still_scores(hostile_class):
+    scores = _scores(hostile_class["paths"])
+    honest, delegator = scores["honest"], scores["delegator"]
+    for name in registry.names():
+        cell = registry.get(name).grade_id
+        if name in DELEGATED + WITH_DELEGATED_FORWARD:
+            assert delegator[cell] == 0, name
+            assert honest[cell] == registry.points(name), name
+        else:
+            assert delegator[cell] == honest[cell], name
+    report = json.loads((hostile_class["paths"].reports / "delegator.json").read_text())
+    for name in DELEGATED:
+        outcomes = {c["outcome"] for c in report["functions"][name]["cases"]}
+        assert "delegated" in outcomes, (name, outcomes)
+
+
+def test_an_overrunning_submission_keeps_its_library_points(hostile_class):
+    scores = _scores(hostile_class["paths"])
+    library = {registry.get(n).grade_id for n in registry.names()}
+    for cell in library:  # the reference library, graded before the notebooks overran
+        assert scores["sleeper"][cell] == scores["honest"][cell], cell
+
+
+def _hidden_texts(paths) -> list[str]:
+    texts = []
+    for nb in paths.source.glob("*.ipynb"):
+        for cell in json.loads(nb.read_text())["cells"]:
+            src = "".join(cell["source"])
+            if "### BEGIN HIDDEN TESTS" in src:
+                body = src.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
+                texts += [ln.strip() for ln in body.splitlines() if len(ln.strip()) > 12]
+    from grader.course import hidden_cases
+
+    for cases in hidden_cases.HIDDEN.values():
+        texts += [label for label, _ in cases if len(label) > 5]
+    return texts
+
+
+def _solution_texts() -> list[str]:
+    return [line for path in (ROOT / "cs231n_lib").glob("*.py")
+            for line in solution_lines(path.read_text())]
+
+
+def test_what_students_receive_holds_no_hidden_text_and_no_kernel_markup(hostile_class):
+    paths = hostile_class["paths"]
+    secrets = _hidden_texts(paths)
+    assert len(secrets) > 50
+    pages = {Path(n).with_suffix(".html").name for n in paths.assignment_files()
+             if n.endswith(".ipynb")} | {"library_checks.html"}
+    solutions = _solution_texts()
+    for name in hostile_class["names"]:
+        folder = paths.feedback / name / "convnets"
+        assert {p.name for p in folder.iterdir()} <= pages, name
+        stub_based = (ATTACKS / name / "base").read_text().strip() == "stubs"
+        for page in folder.iterdir():
+            text = page.read_text(errors="replace")
+            for secret in secrets + (solutions if stub_based else []):
+                assert secret not in text, (name, page.name, secret)
+            assert "PWNED_BY_FLOODER" not in text and "FLOODER-HTML" not in text
+            assert "<script>window.PWNED" not in text
+    flooded = (paths.feedback / "flooder" / "convnets" / "00_history.html").read_text()
+    assert len(flooded) < 2_000_000  # the 3 MB print was capped
+    honest = (paths.feedback / "honest" / "convnets" / "03_parameter_sharing.html").read_text()
+    assert VERDICT_MARKER in honest
+
+
+def test_stock_nbgrader_autograde_refuses_and_changes_nothing(hostile_class):
+    h = hostile_class
+    assert h["stock"].returncode != 0
+    assert "cs231n-grader autograde" in h["stock"].stdout + h["stock"].stderr
+    assert _scores(h["paths"])["honest"]["__total__"] > 0
+
+
+def test_grading_refuses_without_the_sandbox(hostile_class, tmp_path):
+    """No bubblewrap on PATH: autograde stops before grading anyone (and says how to opt out)."""
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    env = {**os.environ, "PATH": f"{fake_bin}:/nonexistent"}
+    python = shutil.which("python3", path=os.path.dirname(sys.executable)) or sys.executable
+    proc = subprocess.run([python, "-m", "grader", "autograde", "--course",
+                           str(hostile_class["paths"].root), "--student", "honest"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--allow-unsandboxed" in proc.stderr
