@@ -32,6 +32,7 @@ COURSE = (
     "06_fc_to_conv",
     "07_architectures",
     "08_training",
+    "09_modern_blocks",
 )
 NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
 COURSE_NOTEBOOKS = [p for p in NOTEBOOKS if p.stem in COURSE]
@@ -62,7 +63,7 @@ def nbgrader_meta(cell) -> dict:
 
 
 def test_there_are_notebooks_and_they_follow_the_naming():
-    assert [p.stem for p in NOTEBOOKS] == list(COURSE), "notebooks/ must hold exactly 00–08"
+    assert [p.stem for p in NOTEBOOKS] == list(COURSE), "notebooks/ must hold exactly 00–09"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
@@ -169,6 +170,20 @@ def test_library_checks_match_the_registry(path):
         assert meta["points"] == registry.points(fn), f"{gid}: points differ from the registry"
     mine = {n for n in registry.names() if Path(registry.get(n).notebook).name == path.name}
     assert mine <= graded, f"{path.name} lacks grade cells for {sorted(mine - graded)}"
+
+
+NEW_TERMS_09 = {"batch normalization": "批量归一化", "skip connection": "跳跃连接",
+                "residual block": "残差块", "global average pooling": "全局平均池化"}
+
+
+def test_notebook_09_gives_chinese_terms_at_first_use():
+    """Each new term of 09 appears with its Chinese word in the cell where it first appears."""
+    cells = [c.source for c in load(NB_DIR / "09_modern_blocks.ipynb").cells
+             if c.cell_type == "markdown"]
+    for english, chinese in NEW_TERMS_09.items():
+        first = next(c for c in cells if english in c.lower().replace("-", " ")
+                     or english.replace("normalization", "normalisation") in c.lower())
+        assert chinese in first, f"09: {english} first appears without {chinese}"
 
 
 def test_glossary_in_notebook_00():
@@ -306,6 +321,14 @@ def _syllabus() -> dict[str, list[str]]:
             "61,100,840", "138,357,544", "15,237,608", "25,557,032",
         ],
         "08_training": ["target >= 95%: reached"],
+        # torchvision's published parameter counts (model cards), and the measured claims
+        "09_modern_blocks": [
+            "11,689,512", "21,797,672", "25,557,032",
+            "deep plain ends above shallow plain (degradation): True",
+            "residual ends lower than plain at the same depth: True",
+            "batch norm ends lower at lr 0.5: True",
+            "test mode: image 0 alone gives the same output as inside its batch: True",
+        ],
     }
 
 
@@ -319,6 +342,7 @@ TYPED_FORBIDDEN = {
     "03_parameter_sharing": [290400, 105705600, 34944],
     "04_im2col": [363, 3025],
     "07_architectures": [138357544, 61100840, 25557032, 15237608, 9633792],
+    "09_modern_blocks": [11689512, 21797672, 25557032],
 }
 
 
