@@ -202,6 +202,8 @@ def test_glossary_in_notebook_00():
         ("00_history", ["Krizhevsky", "Sutskever", "Alex Acero", "Linnainmaa", "Werbos",
                         "Rumelhart"]),
         ("02_local_connectivity", ["227", "224"]),
+        ("07_architectures", ["Szegedy", "Szeged\"", "MiB", "77.07 MB", "73.50 MiB"]),
+        ("06_fc_to_conv", ["6×6×256", "VGG-16", "4096 neurons"]),
     ],
 )
 def test_errata_boxes(name, needles):
@@ -275,6 +277,16 @@ def _out(W: int, F: int, S: int, P: int = 0):
     return q + 1 if r == 0 else (W + 2 * P - F) / S + 1
 
 
+def _vgg_first_block_share() -> float:
+    """(conv1_1 + conv1_2 + pool1) / all VGG-16 rows (input + every stored volume)."""
+    block = 2 * 224 * 224 * 64 + 112 * 112 * 64
+    convs = [(224, 64), (224, 64), (112, 128), (112, 128), (56, 256), (56, 256), (56, 256),
+             (28, 512), (28, 512), (28, 512), (14, 512), (14, 512), (14, 512)]
+    pools = [(112, 64), (56, 128), (28, 256), (14, 512), (7, 512)]
+    total = 224 * 224 * 3 + sum(s * s * d for s, d in convs + pools) + 4096 + 4096 + 1000
+    return block / total
+
+
 def _syllabus() -> dict[str, list[str]]:
     """Text each executed notebook must show, derived here without the library."""
     n_alex = _out(227, 11, 4)
@@ -319,6 +331,13 @@ def _syllabus() -> dict[str, list[str]]:
             # published totals (independent of this library): torchvision AlexNet, VGG-16,
             # ResNet-50, and VGG-16's activation rows as the syllabus sums them
             "61,100,840", "138,357,544", "15,237,608", "25,557,032",
+            # conv1_1 + conv1_2 + pool1 of VGG-16 over the rows' total (input included)
+            f"conv1_1 + conv1_2 + pool1 hold {_vgg_first_block_share():.1%} of the activations",
+            # three 224x224x64 volumes with gradients, float32, in both units
+            f"{3 * 224 * 224 * 64 * 8 / 1e6:.2f} MB (decimal",
+            f"{3 * 224 * 224 * 64 * 8 / 2**20:.2f} MiB (binary",
+            # the demo net: 17 layers after the input
+            "layers after the input: 17",
         ],
         "08_training": ["target >= 95%: reached"],
         # torchvision's published parameter counts (model cards), and the measured claims
