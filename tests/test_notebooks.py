@@ -196,11 +196,41 @@ def test_glossary_in_notebook_00():
         )
 
 
+#: The seed translation's own words, each in a glossary row of notebook 00 (SYLLABUS.md).
+SEED_TERMS = {
+    "filter": "滤波器", "feature map": "特征映射", "depth slice": "深度切片", "fibre": "纤维",
+    "volume": "数据体", "downsampling": "降采样", "pooling": "汇聚", "dilated convolution": "扩张卷积",
+    "switches": "道岔", "overlapping pooling": "重叠汇聚", "average pooling": "平均池化",
+    "normalisation layer": "归一化层", "batch normalisation": "批量归一化",
+    "skip connection": "跳跃连接",
+}
+
+
+def test_glossary_holds_the_seed_words():
+    path = NB_DIR / "00_history.ipynb"
+    text = "\n".join(c.source for c in load(path).cells if c.cell_type == "markdown")
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    for english, chinese in SEED_TERMS.items():
+        assert any(english in row.lower() and chinese in row for row in rows), (
+            f"glossary row for {english} / {chinese} missing"
+        )
+
+
+def test_pooling_is_given_in_chinese_at_its_first_use():
+    for path in COURSE_NOTEBOOKS:
+        cells = [c.source for c in load(path).cells if c.cell_type == "markdown"]
+        first = next((c for c in cells if "pooling" in c.lower() or "pooled" in c.lower()), None)
+        if first is not None:
+            assert "池化" in first, f"{path.name}: first mention of pooling lacks 池化"
+            return
+    pytest.fail("no notebook mentions pooling")
+
+
 @pytest.mark.parametrize(
     "name, needles",
     [
         ("00_history", ["Krizhevsky", "Sutskever", "Alex Acero", "Linnainmaa", "Werbos",
-                        "Rumelhart"]),
+                        "Rumelhart", "< 0", "\\mathbf w\\cdot\\mathbf z"]),
         ("02_local_connectivity", ["227", "224"]),
         ("07_architectures", ["Szegedy", "Szeged\"", "MiB", "77.07 MB", "73.50 MiB"]),
         ("06_fc_to_conv", ["6×6×256", "VGG-16", "4096 neurons"]),
@@ -295,7 +325,8 @@ def _syllabus() -> dict[str, list[str]]:
     ratio_224 = _out(224, 11, 4)
     n_demo = _out(5, 3, 2, 1)
     return {
-        "00_history": ["converged: True", "converged: False"],
+        "00_history": ["converged: True", "converged: False",
+                       f"= {1 - 15.3 / 26.2:.1%}", f"= {1 - 16.4 / 26.2:.1%}"],
         "01_fc_vs_conv": [
             f"{32 * 32 * 3:,}", f"{200 * 200 * 3:,}", f"10 x {32 * 32 * 3}",
             f"{5 * 5 * 3} weights + 1 bias = {5 * 5 * 3 + 1}",
