@@ -199,7 +199,8 @@ def test_glossary_in_notebook_00():
 #: The seed translation's own words, each in a glossary row of notebook 00 (SYLLABUS.md).
 SEED_TERMS = {
     "filter": "滤波器", "feature map": "特征映射", "depth slice": "深度切片", "fibre": "纤维",
-    "volume": "数据体", "downsampling": "降采样", "pooling": "汇聚", "dilated convolution": "扩张卷积",
+    "volume": "数据体", "downsampling": "降采样", "pooling": "汇聚",
+    "dilated convolution": "扩张卷积",
     "switches": "道岔", "overlapping pooling": "重叠汇聚", "average pooling": "平均池化",
     "normalisation layer": "归一化层", "batch normalisation": "批量归一化",
     "skip connection": "跳跃连接",
