@@ -22,8 +22,10 @@ Published networks often rely on the framework rounding a size down (convolution
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from cs231n_lib import _validate
 from cs231n_lib.analysis import Analysis, analyze
@@ -57,6 +59,8 @@ PUBLISHED = {
     "vgg16_params": 138_357_544,
     "googlenet_torchvision_params": 6_624_904,
     "googlenet_notes_params": 4_000_000,
+    "resnet18_params": 11_689_512,
+    "resnet34_params": 21_797_672,
     "resnet50_params": 25_557_032,
     "vgg16_notes_activations": 24_000_000,
     "vgg16_notes_forward_mb": 93,
@@ -356,6 +360,97 @@ def resnet50() -> Net:
     return net
 
 
+@dataclass(frozen=True)
+class BasicBlock(Layer):
+    """ResNet-18/34 basic block: 3x3 conv (``K`` filters, stride ``S``) -> BN -> ReLU -> 3x3
+    conv (``K``) -> BN, plus the shortcut: the identity, or (``project``) a 1x1 stride-``S``
+    conv + BN; then ReLU. Convs have no bias; strided convs round down as PyTorch does.
+    (The trainable NumPy version is :mod:`cs231n_lib.residual`.)"""
+
+    K: int
+    S: int = 1
+    project: bool = False
+    kind = "BASICBLOCK"
+
+    def main_path(self) -> list[Layer]:
+        return [
+            Conv(self.K, 3, S=self.S, P=1, bias=False, rounding="floor"), BatchNorm(), ReLU(),
+            Conv(self.K, 3, P=1, bias=False), BatchNorm(),
+        ]
+
+    def shortcut(self) -> list[Layer]:
+        if not self.project:
+            return []
+        return [Conv(self.K, 1, S=self.S, bias=False, rounding="floor"), BatchNorm()]
+
+    @staticmethod
+    def _chain(layers: list[Layer], shape: tuple[int, int, int]) -> tuple[Any, int, int, int, int]:
+        """(last step, weights, biases, receptive-field growth, jump) of a chain of layers."""
+        weights = biases = growth = 0
+        jump = 1
+        step = None
+        for layer in layers:
+            step = layer.step(shape)
+            shape = step.shape
+            weights += step.weights
+            biases += step.biases
+            growth += (step.field - 1) * jump
+            jump *= step.stride
+        return step, weights, biases, growth, jump
+
+    def step(self, shape: tuple[int, int, int]) -> Any:
+        last, w, b, growth, jump = self._chain(self.main_path(), shape)
+        if self.project:
+            s_last, s_w, s_b, _, _ = self._chain(self.shortcut(), shape)
+            if s_last.shape != last.shape:  # pragma: no cover - consistent by construction
+                raise ValueError("shortcut and main path shapes differ")
+            w, b = w + s_w, b + s_b
+        elif last.shape != tuple(shape):
+            raise ValueError(
+                f"BasicBlock: the identity shortcut adds the input {tuple(shape)} to the main "
+                f"path's output {last.shape}; the shapes differ, so use project=True"
+            )
+        first = self.main_path()[0].step(shape)
+        return dataclasses.replace(last, weights=w, biases=b, field=growth + 1, stride=jump,
+                                   note=first.note)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"K": self.K, "S": self.S, "projection": self.project}
+
+
+def resnet_basic(blocks: tuple[int, int, int, int] = (2, 2, 2, 2)) -> Net:
+    """ResNet with basic blocks (torchvision layout): conv1 7x7/2 (no bias) + BN + ReLU,
+    3x3/2 max pool (pad 1), four stages of ``blocks`` basic blocks with 64, 128, 256, 512
+    filters (stride 2 and a 1x1 projection at the first block of stages 2-4), global average
+    pool, FC 1000. ``(2, 2, 2, 2)`` is ResNet-18 (11,689,512 parameters), ``(3, 4, 6, 3)``
+    ResNet-34 (21,797,672), batch-norm scales and shifts included."""
+    net: Net = [
+        ("input", Input(224, 224, 3)),
+        ("conv1", Conv(64, 7, S=2, P=3, bias=False, rounding="floor")),
+        ("bn1", BatchNorm()), ("relu", ReLU()),
+        ("maxpool", Pool(3, 2, P=1, rounding="floor")),
+    ]
+    depth = 64
+    for stage, (width, n) in enumerate(zip((64, 128, 256, 512), blocks, strict=True), start=1):
+        for b in range(n):
+            stride = 2 if (b == 0 and stage > 1) else 1
+            layer = BasicBlock(width, S=stride, project=stride != 1 or depth != width)
+            net.append((f"layer{stage}.{b}", layer))
+            depth = width
+    net += [("avgpool", GlobalAvgPool()), ("fc", FC(1000))]
+    return net
+
+
+def resnet18() -> Net:
+    """ResNet-18: basic blocks (2, 2, 2, 2); see :func:`resnet_basic`."""
+    return resnet_basic((2, 2, 2, 2))
+
+
+def resnet34() -> Net:
+    """ResNet-34: basic blocks (3, 4, 6, 3); see :func:`resnet_basic`."""
+    return resnet_basic((3, 4, 6, 3))
+
+
 # --------------------------------------------------------------------------------------------
 # Tables, small examples, errata
 # --------------------------------------------------------------------------------------------
@@ -368,6 +463,8 @@ ARCHITECTURES: dict[str, Callable[[], Net]] = {
     "vgg16": vgg16,
     "googlenet": googlenet,
     "googlenet_paper": lambda: googlenet("paper"),
+    "resnet18": resnet18,
+    "resnet34": resnet34,
     "resnet50": resnet50,
 }
 

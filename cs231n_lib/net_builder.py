@@ -9,7 +9,15 @@ layer by layer:
 - ``RELU``: elementwise max(0, x);
 - ``POOL``: 2x2 max pooling with stride 2, halving H and W (they must be even);
 - ``FC``: affine layer on the flattened input; the last FC gives ``num_classes`` scores;
+- ``BN``: spatial batch norm after a CONV (:mod:`cs231n_lib.batchnorm`), ``gamma``/``beta``
+  per channel; training mode when ``loss`` gets labels, test mode (running averages) otherwise;
+- ``RES``: a residual basic block (:mod:`cs231n_lib.residual`): two 3x3 conv-BN layers plus
+  the identity, or a 1x1 projection when the depth changes, then ReLU; stride 1;
+- ``PLAIN``: the same two conv-BN-ReLU layers without the shortcut (its plain twin);
+- ``GAP``: global average pooling, ``(C, H, W) -> (C,)`` (:mod:`cs231n_lib.global_pool`);
 - a final ``SOFTMAX`` token may be written; the loss is always the softmax loss.
+
+``num_filters`` gives the depth of every CONV, RES and PLAIN layer, in order.
 
 The result has the CS231n model API (``params``, ``loss(X, y=None)``), so
 :class:`cs231n_lib.solver.Solver` trains it exactly like ``ThreeLayerConvNet``.
@@ -24,8 +32,10 @@ from typing import Any
 import numpy as np
 
 from cs231n_lib import _validate
+from cs231n_lib.batchnorm import spatial_batchnorm_backward, spatial_batchnorm_forward
 from cs231n_lib.conv_fast import conv_backward_fast, conv_forward_fast
 from cs231n_lib.convnet import _memory_summary, check_batch, check_dtype, check_input_dim
+from cs231n_lib.global_pool import global_avg_pool_backward, global_avg_pool_forward
 from cs231n_lib.layers import (
     affine_backward,
     affine_forward,
@@ -33,18 +43,28 @@ from cs231n_lib.layers import (
     relu_forward,
     softmax_loss,
 )
-from cs231n_lib.patterns import parse_pattern
+from cs231n_lib.patterns import KNOWN_TOKENS, parse_pattern
 from cs231n_lib.pooling_fast import max_pool_backward_fast, max_pool_forward_fast
+from cs231n_lib.residual import (
+    init_residual_block,
+    residual_block_backward,
+    residual_block_forward,
+)
 
 __all__ = ["Layer", "Network", "build_network"]
 
 _POOL = {"pool_height": 2, "pool_width": 2, "stride": 2}
-_SUPPORTED = ("INPUT", "CONV", "RELU", "POOL", "FC", "SOFTMAX")
+_SUPPORTED = ("INPUT", "CONV", "RELU", "POOL", "FC", "SOFTMAX", "BN", "RES", "PLAIN", "GAP")
+_BLOCKS = ("RES", "PLAIN")
 
 
 @dataclass
 class Layer:
-    """One built layer: its token, output shape (C, H, W) or (D,), and parameter names."""
+    """One built layer: its token, output shape (C, H, W) or (D,), and parameter names.
+
+    For BN, ``weight`` / ``bias`` name gamma / beta and ``config`` is the ``bn_param``; for
+    RES / PLAIN, ``config['keys']`` maps the block's parameter names to the network's.
+    """
 
     kind: str
     out_shape: tuple[int, ...]
@@ -94,25 +114,29 @@ class Network:
         self.filter_size = filter_size
         rng = np.random.default_rng(seed)
         body = [t for t in tokens[1:] if t != "SOFTMAX"]
-        n_conv = body.count("CONV")
+        n_conv = sum(t in ("CONV", *_BLOCKS) for t in body)
         n_fc = body.count("FC")
-        filters = iter(_per_layer(num_filters, n_conv, "num_filters", "CONV layers"))
+        what = "CONV layers" if not set(_BLOCKS) & set(body) else "CONV, RES and PLAIN layers"
+        filters = iter(_per_layer(num_filters, n_conv, "num_filters", what))
         hidden = iter(_per_layer(hidden_dim, n_fc - 1, "hidden_dim", "hidden FC layers"))
 
         self.params: dict[str, np.ndarray] = {}
         self.layers: list[Layer] = []
+        self._weights: set[str] = set()  # keys under L2 regularisation
         shape: tuple[int, ...] = input_dim
         fc_seen = 0
+        k = 0  # number of the layer with parameters
         for pos, kind in enumerate(body, start=1):
             where = f"layer {pos} ({kind})"
+            if kind in ("CONV", "BN", "POOL", "GAP", *_BLOCKS) and len(shape) != 3:
+                raise ValueError(
+                    f"{where}: a {kind} cannot follow an FC or GAP layer, whose output is a vector"
+                )
             if kind == "CONV":
-                if len(shape) != 3:
-                    raise ValueError(
-                        f"{where}: a CONV cannot follow an FC layer, whose output is a vector"
-                    )
                 C, H, W = shape
                 F = next(filters)
-                k = len(self.params) // 2 + 1
+                k += 1
+                self._weights.add(f"W{k}")
                 fan_in = C * filter_size * filter_size
                 scale = np.sqrt(2.0 / fan_in) if weight_scale is None else weight_scale
                 self.params[f"W{k}"] = scale * rng.standard_normal(
@@ -124,9 +148,29 @@ class Network:
                     Layer(kind, (F, H, W), f"W{k}", f"b{k}", {"stride": 1, "pad": pad})
                 )
                 shape = (F, H, W)
+            elif kind == "BN":
+                k += 1
+                C = shape[0]
+                self.params[f"gamma{k}"] = np.ones(C)
+                self.params[f"beta{k}"] = np.zeros(C)
+                self.layers.append(Layer(kind, shape, f"gamma{k}", f"beta{k}",
+                                         {"mode": "train", "momentum": 0.9, "eps": 1e-5}))
+            elif kind in _BLOCKS:
+                C, H, W = shape
+                F = next(filters)
+                k += 1
+                block, bn_params = init_residual_block(C, F, skip=kind == "RES", rng=rng)
+                keys = {name: f"{kind.lower()}{k}_{name}" for name in block}
+                for name, value in block.items():
+                    self.params[keys[name]] = value
+                    if name.startswith("W"):
+                        self._weights.add(keys[name])
+                shape = (F, H, W)
+                self.layers.append(Layer(kind, shape, config={"keys": keys, "bn": bn_params}))
+            elif kind == "GAP":
+                shape = (shape[0],)
+                self.layers.append(Layer(kind, shape))
             elif kind == "POOL":
-                if len(shape) != 3:
-                    raise ValueError(f"{where}: a POOL cannot follow an FC layer")
                 C, H, W = shape
                 if H < 2 or W < 2:
                     raise ValueError(
@@ -146,7 +190,8 @@ class Network:
                 fc_seen += 1
                 D = int(np.prod(shape))
                 M = num_classes if fc_seen == n_fc else next(hidden)
-                k = len(self.params) // 2 + 1
+                k += 1
+                self._weights.add(f"W{k}")
                 scale = np.sqrt(2.0 / D) if weight_scale is None else weight_scale
                 self.params[f"W{k}"] = scale * rng.standard_normal((D, M))
                 self.params[f"b{k}"] = np.zeros(M)
@@ -170,10 +215,23 @@ class Network:
         check_batch(X, self.input_dim, y, self.num_classes)
         out = X.astype(self.dtype, copy=False)
         p = self.params
+        mode = "test" if y is None else "train"
         caches = []
         for layer in self.layers:
             if layer.kind == "CONV":
                 out, cache = conv_forward_fast(out, p[layer.weight], p[layer.bias], layer.config)
+            elif layer.kind == "BN":
+                layer.config["mode"] = mode
+                out, cache = spatial_batchnorm_forward(out, p[layer.weight], p[layer.bias],
+                                                       layer.config)
+            elif layer.kind in _BLOCKS:
+                keys, bn = layer.config["keys"], layer.config["bn"]
+                for bn_param in bn.values():
+                    bn_param["mode"] = mode
+                block = {name: p[key] for name, key in keys.items()}
+                out, cache = residual_block_forward(out, block, bn, skip=layer.kind == "RES")
+            elif layer.kind == "GAP":
+                out, cache = global_avg_pool_forward(out)
             elif layer.kind == "RELU":
                 out, cache = relu_forward(out)
             elif layer.kind == "POOL":
@@ -189,6 +247,15 @@ class Network:
         for layer, cache in zip(reversed(self.layers), reversed(caches), strict=True):
             if layer.kind == "CONV":
                 dout, grads[layer.weight], grads[layer.bias] = conv_backward_fast(dout, cache)
+            elif layer.kind == "BN":
+                dout, grads[layer.weight], grads[layer.bias] = spatial_batchnorm_backward(
+                    dout, cache)
+            elif layer.kind in _BLOCKS:
+                dout, block_grads = residual_block_backward(dout, cache)
+                for name, key in layer.config["keys"].items():
+                    grads[key] = block_grads[name]
+            elif layer.kind == "GAP":
+                dout = global_avg_pool_backward(dout, cache)
             elif layer.kind == "RELU":
                 dout = relu_backward(dout, cache)
             elif layer.kind == "POOL":
@@ -196,7 +263,7 @@ class Network:
             else:
                 dout, grads[layer.weight], grads[layer.bias] = affine_backward(dout, cache)
         for key in p:
-            if key.startswith("W"):
+            if key in self._weights:
                 loss += 0.5 * self.reg * float(np.sum(p[key] * p[key]))
                 grads[key] = grads[key] + self.reg * p[key]
         return loss, grads
@@ -208,24 +275,29 @@ class Network:
             n = 0
             if layer.weight is not None:
                 n = self.params[layer.weight].size + self.params[layer.bias].size
+            if layer.kind in _BLOCKS:
+                n = sum(self.params[key].size for key in layer.config["keys"].values())
             name = layer.kind
             if layer.kind == "CONV":
                 f = self.filter_size
                 name = f"CONV {f}x{f}/1 pad {layer.config['pad']}"
             elif layer.kind == "POOL":
                 name = "POOL 2x2/2"
+            elif layer.kind in _BLOCKS:
+                proj = "Wp" in layer.config["keys"]
+                name = f"{layer.kind} 2x(3x3 conv-BN)" + (" +1x1 proj" if proj else "")
             rows.append({"layer": name, "out_shape": layer.out_shape, "params": int(n)})
         return rows
 
     def describe(self) -> str:
         """A printable table of every layer's output shape and parameter count."""
         rows = self.layer_table()
-        lines = [f"{'#':>3}  {'layer':<22}{'output':>16}{'params':>12}"]
+        lines = [f"{'#':>3}  {'layer':<30}{'output':>16}{'params':>12}"]
         for i, row in enumerate(rows):
             shape = " x ".join(str(s) for s in row["out_shape"])
-            lines.append(f"{i:>3}  {row['layer']:<22}{shape:>16}{row['params']:>12,}")
+            lines.append(f"{i:>3}  {row['layer']:<30}{shape:>16}{row['params']:>12,}")
         total = sum(r["params"] for r in rows)
-        lines.append(f"{'':>3}  {'total':<22}{'':>16}{total:>12,}")
+        lines.append(f"{'':>3}  {'total':<30}{'':>16}{total:>12,}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -242,6 +314,11 @@ class Network:
             if layer.kind == "CONV":
                 C, H, W = prev
                 shapes.append(("im2col columns", (N, C * f * f, H * W)))
+            if layer.kind in _BLOCKS:  # two convs: their columns and inner volumes
+                C, H, W = prev
+                F = layer.out_shape[0]
+                shapes += [("im2col columns", (N, C * 9, H * W)), ("conv-BN-ReLU", (N, F, H, W)),
+                           ("im2col columns", (N, F * 9, H * W)), ("conv-BN", (N, F, H, W))]
             shapes.append((layer.kind, (N, *layer.out_shape)))
             prev = layer.out_shape
         return _memory_summary(shapes, self.params, self.dtype, include_backward)
@@ -269,7 +346,7 @@ def build_network(
             FC (optionally followed by SOFTMAX).
         input_dim: (C, H, W) of one image.
         num_classes: outputs of the last FC.
-        num_filters: filters of every CONV, or one value per CONV in order.
+        num_filters: filters of every CONV / RES / PLAIN, or one value per such layer in order.
         filter_size: odd F of the F x F "same" convolutions (3 by default).
         hidden_dim: outputs of every FC but the last, or one value per such FC.
         weight_scale: standard deviation of the Gaussian initial weights; None (default)
@@ -283,11 +360,11 @@ def build_network(
     Raises:
         ValueError: an unknown or unsupported token, a pattern that does not start with INPUT
             or end with FC, a POOL that would shrink a map below 1 pixel or does not tile it,
-            a CONV after an FC.
+            a CONV, BN, POOL, GAP, RES or PLAIN after an FC or GAP.
     """
     if not isinstance(pattern, str):
         raise ValueError(f"pattern must be a string, got {type(pattern).__name__}")
-    tokens = parse_pattern(pattern, counts)
+    tokens = parse_pattern(pattern, counts, known=KNOWN_TOKENS | {"RES", "PLAIN", "GAP"})
     unsupported = sorted({t for t in tokens if t not in _SUPPORTED})
     if unsupported:
         raise ValueError(

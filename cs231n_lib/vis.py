@@ -213,10 +213,14 @@ def _figure_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure,
 
 
 def _matrix(ax: Axes, m: np.ndarray, title: str, box: tuple[int, int, int, int] | None = None,
-            cmap: str = "Blues") -> None:
-    """Draw a small matrix with its numbers; ``box`` = (row, col, height, width) outlined."""
+            cmap: str = "Blues", vlim: tuple[float, float] | None = None) -> None:
+    """Draw a small matrix with its numbers; ``box`` = (row, col, height, width) outlined.
+
+    ``vlim = (vmin, vmax)`` fixes the colour scale, so that panels drawn with the same limits
+    can be compared by colour (the default scales each panel to its own range)."""
     shown = np.where(np.isnan(m), 0.0, m)
-    ax.imshow(shown, cmap=cmap, alpha=0.35)
+    vmin, vmax = vlim if vlim is not None else (None, None)
+    ax.imshow(shown, cmap=cmap, alpha=0.35, vmin=vmin, vmax=vmax)
     for (r, c), v in np.ndenumerate(m):
         text = "" if np.isnan(v) else f"{v:g}"
         ax.text(c, r, text, ha="center", va="center", fontsize=8)
@@ -233,6 +237,8 @@ def plot_conv_demo_step(step: ConvDemoStep, fig: Figure | None = None) -> Figure
 
     Rows are the input channels (input slice, then filter slice) and the output channels
     (rightmost column); the window and the output cell being computed are outlined in red.
+    Labels use the code's NCHW indices (``x[0, c]``, ``w[f, c]``, ``out[0, f, i, j]``), and all
+    panels of one kind (inputs, filters, outputs) share one colour scale.
 
     Args:
         step: from :func:`conv_demo_steps`.
@@ -250,19 +256,28 @@ def plot_conv_demo_step(step: ConvDemoStep, fig: Figure | None = None) -> Figure
     axes = fig.subplots(rows, 3, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
+    def limits(a: np.ndarray) -> tuple[float, float]:
+        finite = a[np.isfinite(a)]
+        if finite.size == 0:
+            return (0.0, 1.0)
+        lo, hi = float(finite.min()), float(finite.max())
+        return (lo, hi) if hi > lo else (lo - 1.0, hi + 1.0)
+
+    x_lim, w_lim, o_lim = limits(step.x_padded), limits(step.filter), limits(step.out)
     for c in range(C):
         for ax in axes[c, :2]:
             ax.set_axis_on()
-        _matrix(axes[c, 0], step.x_padded[c], f"input x[:, :, {c}] (padded)",
-                (step.row, step.col, HH, WW))
-        _matrix(axes[c, 1], step.filter[c], f"filter w{step.f}[:, :, {c}]", cmap="Oranges")
+        _matrix(axes[c, 0], step.x_padded[c], f"input x[0, {c}] (padded)",
+                (step.row, step.col, HH, WW), vlim=x_lim)
+        _matrix(axes[c, 1], step.filter[c], f"filter w[{step.f}, {c}]", cmap="Oranges",
+                vlim=w_lim)
     for f in range(F):
         axes[f, 2].set_axis_on()
         box = (step.i, step.j, 1, 1) if f == step.f else None
-        _matrix(axes[f, 2], step.out[f], f"output o[:, :, {f}]", box, cmap="Greens")
+        _matrix(axes[f, 2], step.out[f], f"output out[0, {f}]", box, cmap="Greens", vlim=o_lim)
     per_channel = " + ".join(f"{s:g}" for s in step.products.sum(axis=(1, 2)))
     fig.suptitle(
-        f"o[{step.i}, {step.j}, {step.f}] = {per_channel} + b{step.f} ({step.bias:g}) "
+        f"out[0, {step.f}, {step.i}, {step.j}] = {per_channel} + b[{step.f}] ({step.bias:g}) "
         f"= {step.value:g}",
         fontsize=11,
     )

@@ -143,6 +143,33 @@ def _resnet50(torch, nn):
     return nn.Sequential(*mods)
 
 
+def _resnet_basic(torch, nn, blocks):
+    """torchvision's ResNet-18/34 layout, written out with basic blocks."""
+    class Basic(nn.Module):
+        def __init__(self, cin, out, stride):
+            super().__init__()
+            self.main = nn.Sequential(
+                nn.Conv2d(cin, out, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(out), nn.ReLU(),
+                nn.Conv2d(out, out, 3, padding=1, bias=False), nn.BatchNorm2d(out))
+            self.skip = (nn.Sequential(nn.Conv2d(cin, out, 1, stride=stride, bias=False),
+                                       nn.BatchNorm2d(out))
+                         if stride != 1 or cin != out else nn.Identity())
+
+        def forward(self, x):
+            return torch.relu(self.main(x) + self.skip(x))
+
+    mods = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.MaxPool2d(3, 2, 1)]
+    c = 64
+    for width, n, stride in zip((64, 128, 256, 512), blocks, (1, 2, 2, 2), strict=True):
+        for b in range(n):
+            mods.append(Basic(c, width, stride if b == 0 else 1))
+            c = width
+    mods += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, 1000)]
+    return nn.Sequential(*mods)
+
+
 def _build(torch, name):
     nn = torch.nn
     return {
@@ -153,6 +180,8 @@ def _build(torch, name):
         "vgg16": lambda: _vgg16(nn),
         "googlenet": lambda: _googlenet(torch, nn, "torchvision"),
         "googlenet_paper": lambda: _googlenet(torch, nn, "paper"),
+        "resnet18": lambda: _resnet_basic(torch, nn, (2, 2, 2, 2)),
+        "resnet34": lambda: _resnet_basic(torch, nn, (3, 4, 6, 3)),
         "resnet50": lambda: _resnet50(torch, nn),
     }[name]()
 

@@ -113,7 +113,7 @@ def test_memory_estimate():
         ("INPUT -> CONV -> RELU", "must end with FC"),
         ("INPUT -> [CONV -> POOL]*4 -> FC", "below 1 pixel"),
         ("INPUT -> FC -> CONV -> FC", "CONV cannot follow an FC"),
-        ("INPUT -> BN -> FC", "supports only"),
+        ("INPUT -> DROPOUT -> FC", "supports only"),
         ("INPUT -> FC -> INPUT -> FC", "INPUT may appear only once"),
         ("INPUT -> SOFTMAX -> FC", "SOFTMAX may appear only at the end"),
         ("INPUT -> [CONV -> RELU", "bracket|\\["),

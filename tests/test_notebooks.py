@@ -32,6 +32,7 @@ COURSE = (
     "06_fc_to_conv",
     "07_architectures",
     "08_training",
+    "09_modern_blocks",
 )
 NOTEBOOKS = sorted(NB_DIR.glob("*.ipynb"))
 COURSE_NOTEBOOKS = [p for p in NOTEBOOKS if p.stem in COURSE]
@@ -62,7 +63,7 @@ def nbgrader_meta(cell) -> dict:
 
 
 def test_there_are_notebooks_and_they_follow_the_naming():
-    assert [p.stem for p in NOTEBOOKS] == list(COURSE), "notebooks/ must hold exactly 00–08"
+    assert [p.stem for p in NOTEBOOKS] == list(COURSE), "notebooks/ must hold exactly 00–09"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
@@ -171,6 +172,20 @@ def test_library_checks_match_the_registry(path):
     assert mine <= graded, f"{path.name} lacks grade cells for {sorted(mine - graded)}"
 
 
+NEW_TERMS_09 = {"batch normalization": "批量归一化", "skip connection": "跳跃连接",
+                "residual block": "残差块", "global average pooling": "全局平均池化"}
+
+
+def test_notebook_09_gives_chinese_terms_at_first_use():
+    """Each new term of 09 appears with its Chinese word in the cell where it first appears."""
+    cells = [c.source for c in load(NB_DIR / "09_modern_blocks.ipynb").cells
+             if c.cell_type == "markdown"]
+    for english, chinese in NEW_TERMS_09.items():
+        first = next(c for c in cells if english in c.lower().replace("-", " ")
+                     or english.replace("normalization", "normalisation") in c.lower())
+        assert chinese in first, f"09: {english} first appears without {chinese}"
+
+
 def test_glossary_in_notebook_00():
     path = NB_DIR / "00_history.ipynb"
     text = "\n".join(c.source for c in load(path).cells if c.cell_type == "markdown")
@@ -181,12 +196,45 @@ def test_glossary_in_notebook_00():
         )
 
 
+#: The seed translation's own words, each in a glossary row of notebook 00 (SYLLABUS.md).
+SEED_TERMS = {
+    "filter": "滤波器", "feature map": "特征映射", "depth slice": "深度切片", "fibre": "纤维",
+    "volume": "数据体", "downsampling": "降采样", "pooling": "汇聚",
+    "dilated convolution": "扩张卷积",
+    "switches": "道岔", "overlapping pooling": "重叠汇聚", "average pooling": "平均池化",
+    "normalisation layer": "归一化层", "batch normalisation": "批量归一化",
+    "skip connection": "跳跃连接",
+}
+
+
+def test_glossary_holds_the_seed_words():
+    path = NB_DIR / "00_history.ipynb"
+    text = "\n".join(c.source for c in load(path).cells if c.cell_type == "markdown")
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    for english, chinese in SEED_TERMS.items():
+        assert any(english in row.lower() and chinese in row for row in rows), (
+            f"glossary row for {english} / {chinese} missing"
+        )
+
+
+def test_pooling_is_given_in_chinese_at_its_first_use():
+    for path in COURSE_NOTEBOOKS:
+        cells = [c.source for c in load(path).cells if c.cell_type == "markdown"]
+        first = next((c for c in cells if "pooling" in c.lower() or "pooled" in c.lower()), None)
+        if first is not None:
+            assert "池化" in first, f"{path.name}: first mention of pooling lacks 池化"
+            return
+    pytest.fail("no notebook mentions pooling")
+
+
 @pytest.mark.parametrize(
     "name, needles",
     [
         ("00_history", ["Krizhevsky", "Sutskever", "Alex Acero", "Linnainmaa", "Werbos",
-                        "Rumelhart"]),
+                        "Rumelhart", "< 0", "\\mathbf w\\cdot\\mathbf z"]),
         ("02_local_connectivity", ["227", "224"]),
+        ("07_architectures", ["Szegedy", "Szeged\"", "MiB", "77.07 MB", "73.50 MiB"]),
+        ("06_fc_to_conv", ["6×6×256", "VGG-16", "4096 neurons"]),
     ],
 )
 def test_errata_boxes(name, needles):
@@ -260,6 +308,16 @@ def _out(W: int, F: int, S: int, P: int = 0):
     return q + 1 if r == 0 else (W + 2 * P - F) / S + 1
 
 
+def _vgg_first_block_share() -> float:
+    """(conv1_1 + conv1_2 + pool1) / all VGG-16 rows (input + every stored volume)."""
+    block = 2 * 224 * 224 * 64 + 112 * 112 * 64
+    convs = [(224, 64), (224, 64), (112, 128), (112, 128), (56, 256), (56, 256), (56, 256),
+             (28, 512), (28, 512), (28, 512), (14, 512), (14, 512), (14, 512)]
+    pools = [(112, 64), (56, 128), (28, 256), (14, 512), (7, 512)]
+    total = 224 * 224 * 3 + sum(s * s * d for s, d in convs + pools) + 4096 + 4096 + 1000
+    return block / total
+
+
 def _syllabus() -> dict[str, list[str]]:
     """Text each executed notebook must show, derived here without the library."""
     n_alex = _out(227, 11, 4)
@@ -268,7 +326,8 @@ def _syllabus() -> dict[str, list[str]]:
     ratio_224 = _out(224, 11, 4)
     n_demo = _out(5, 3, 2, 1)
     return {
-        "00_history": ["converged: True", "converged: False"],
+        "00_history": ["converged: True", "converged: False",
+                       f"= {1 - 15.3 / 26.2:.1%}", f"= {1 - 16.4 / 26.2:.1%}"],
         "01_fc_vs_conv": [
             f"{32 * 32 * 3:,}", f"{200 * 200 * 3:,}", f"10 x {32 * 32 * 3}",
             f"{5 * 5 * 3} weights + 1 bias = {5 * 5 * 3 + 1}",
@@ -304,8 +363,23 @@ def _syllabus() -> dict[str, list[str]]:
             # published totals (independent of this library): torchvision AlexNet, VGG-16,
             # ResNet-50, and VGG-16's activation rows as the syllabus sums them
             "61,100,840", "138,357,544", "15,237,608", "25,557,032",
+            # conv1_1 + conv1_2 + pool1 of VGG-16 over the rows' total (input included)
+            f"conv1_1 + conv1_2 + pool1 hold {_vgg_first_block_share():.1%} of the activations",
+            # three 224x224x64 volumes with gradients, float32, in both units
+            f"{3 * 224 * 224 * 64 * 8 / 1e6:.2f} MB (decimal",
+            f"{3 * 224 * 224 * 64 * 8 / 2**20:.2f} MiB (binary",
+            # the demo net: 17 layers after the input
+            "layers after the input: 17",
         ],
         "08_training": ["target >= 95%: reached"],
+        # torchvision's published parameter counts (model cards), and the measured claims
+        "09_modern_blocks": [
+            "11,689,512", "21,797,672", "25,557,032",
+            "deep plain ends above shallow plain (degradation): True",
+            "residual ends lower than plain at the same depth: True",
+            "batch norm ends lower at lr 0.5: True",
+            "test mode: image 0 alone gives the same output as inside its batch: True",
+        ],
     }
 
 
@@ -319,6 +393,7 @@ TYPED_FORBIDDEN = {
     "03_parameter_sharing": [290400, 105705600, 34944],
     "04_im2col": [363, 3025],
     "07_architectures": [138357544, 61100840, 25557032, 15237608, 9633792],
+    "09_modern_blocks": [11689512, 21797672, 25557032],
 }
 
 

@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.notebooks, pytest.mark.xdist_group("
 COURSE = (
     "00_history", "01_fc_vs_conv", "02_local_connectivity", "03_parameter_sharing",
     "04_im2col", "05_pooling", "06_fc_to_conv", "07_architectures", "08_training",
+    "09_modern_blocks",
 )
 GRADE_CELL_ERRORS = {"AssertionError", "NotImplementedError", "NameError"}
 SOLUTION_CELL_ERRORS = {"NotImplementedError"}

@@ -1,4 +1,4 @@
-"""Every number of SYLLABUS.md sections 0-7 that this part of the library owns, computed by
+"""Every number of SYLLABUS.md sections 0-7 and 9 that this part of the library owns, computed by
 ``cs231n_lib`` and checked against an independent value: the figure the source publishes, or
 the same quantity reached by a different route (written out by hand in the test).
 
@@ -161,6 +161,19 @@ NUMBERS = [
      lambda: round(ar.activation_memory(arch.table("vgg16")) / 1e6), 61),
     ("7 demo net pattern",
      lambda: ar.parse_pattern("[conv-relu-conv-relu-pool]×3-fc-softmax").count("CONV"), 6),
+    ("7 demo net: 17 layers after the input",
+     lambda: len(ar.parse_pattern("[conv-relu-conv-relu-pool]×3-fc-softmax")), 3 * 5 + 2),
+    ("7 VGG-16 conv1_1 + conv1_2 + pool1 = 7,225,344 activations",
+     lambda: sum(arch.table("vgg16").row(n).activations for n in ("conv1_1", "conv1_2", "pool1")),
+     2 * 224 * 224 * 64 + 112 * 112 * 64),
+    ("6 AlexNet ends at 6x6x256 (not 7x7x512)", lambda: arch.table("alexnet").row("pool5").shape,
+     (6, 6, 256)),
+    # §9 modern blocks: torchvision's published counts (model cards)
+    ("9 ResNet-18 11,689,512", lambda: arch.table("resnet18").total_params, 11_689_512),
+    ("9 ResNet-34 21,797,672", lambda: arch.table("resnet34").total_params, 21_797_672),
+    ("9 ResNet-50 25,557,032", lambda: arch.table("resnet50").total_params, 25_557_032),
+    ("9 ResNet-18 has no hidden FC",
+     lambda: sum(r.kind == "FC" for r in arch.table("resnet18").rows), 1),
 ]
 
 

@@ -101,9 +101,9 @@ def test_plot_conv_demo_step(rng):
     steps = list(conv_demo_steps(x[None], w, b, {"stride": 2, "pad": 1}))
     fig = plot_conv_demo_step(steps[4])
     assert renders(fig)
-    assert "o[1, 1, 0]" in fig._suptitle.get_text()
+    assert "out[0, 0, 1, 1]" in fig._suptitle.get_text()
     again = plot_conv_demo_step(steps[5], fig=fig)  # redraw in place, as an animation does
-    assert again is fig and "o[1, 2, 0]" in fig._suptitle.get_text()
+    assert again is fig and "out[0, 0, 1, 2]" in fig._suptitle.get_text()
     with pytest.raises(ValueError, match="ConvDemoStep"):
         plot_conv_demo_step("step")
 
@@ -119,3 +119,16 @@ def test_history_plots_and_live_callback():
     live = LivePlot()
     live(FakeSolver())  # outside IPython: just redraws self.fig
     assert renders(live.fig)
+
+
+def test_conv_demo_panels_share_one_colour_scale_per_kind(rng):
+    x, w, b = demo_inputs(rng)
+    step = list(conv_demo_steps(x[None], w, b, {"stride": 2, "pad": 1}))[0]
+    fig = plot_conv_demo_step(step)
+    by_kind: dict[str, set] = {}
+    for ax in fig.axes:
+        if ax.images:
+            kind = ax.get_title().split()[0]  # "input", "filter" or "output"
+            by_kind.setdefault(kind, set()).add(ax.images[0].get_clim())
+    assert set(by_kind) == {"input", "filter", "output"}
+    assert all(len(clims) == 1 for clims in by_kind.values()), by_kind
