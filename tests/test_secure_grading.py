@@ -15,8 +15,8 @@ from grader.mutants import (
 from grader.sandbox.library import grade_library
 
 
-def _lost(report: dict) -> set[str]:
-    return {n for n, f in report["functions"].items() if f["score"] < f["max"]}
+def _lost(report) -> set[str]:
+    return set(report.failed())
 
 
 @pytest.fixture(scope="module")
@@ -26,20 +26,18 @@ def reference_report(tmp_path_factory):
 
 def test_reference_gets_every_point(reference_report, bwrap):
     assert _lost(reference_report) == set()
-    total = sum(f["score"] for f in reference_report["functions"].values())
-    assert total == registry.total_points()
-    assert "bubblewrap" in reference_report["sandbox"]
+    assert reference_report.score == registry.total_points()
+    assert "bubblewrap" in reference_report.sandbox
     # hidden cases were graded too, not only the visible ones
-    for name, fn in reference_report["functions"].items():
-        assert any("/hidden/" in c["name"] for c in fn["cases"]), name
+    for name, fn in reference_report.functions.items():
+        assert any(c.hidden for c in fn.cases), name
 
 
 def test_stub_release_gets_nothing(tmp_path):
     report = grade_library(make_stub_submission(tmp_path))
     assert _lost(report) == set(registry.names())
-    visible = [c for f in report["functions"].values() for c in f["cases"]
-               if "/hidden/" not in c["name"]]
-    assert any("not written yet" in c["message"] for c in visible)
+    visible = [c for f in report.functions.values() for c in f.cases if not c.hidden]
+    assert any("not written yet" in c.message for c in visible)
 
 
 @pytest.mark.parametrize(
@@ -63,9 +61,20 @@ def conv_forward_naive(x, w, b, conv_param):
     raise ValueError("LEAK " + repr(x.ravel()[:4].tolist()) + repr(conv_param))
 ''')
     report = grade_library(tmp_path, names=["conv_forward_naive"])
-    cases = report["functions"]["conv_forward_naive"]["cases"]
-    hidden = [c for c in cases if "/hidden/" in c["name"]]
-    visible = [c for c in cases if "/hidden/" not in c["name"]]
-    assert hidden and not any(c["passed"] for c in hidden)
+    cases = report.functions["conv_forward_naive"].cases
+    hidden = [c for c in cases if c.hidden]
+    visible = [c for c in cases if not c.hidden]
+    assert hidden and not any(c.passed for c in hidden)
     assert all("LEAK" not in str(c) for c in hidden)
-    assert any("LEAK" in c["message"] for c in visible)  # visible inputs are public anyway
+    # hidden cases are named by number only: no geometry, no configuration
+    assert [c.label for c in hidden] == [f"hidden case {k} of {len(hidden)}"
+                                         for k in range(1, len(hidden) + 1)]
+    assert all(not c.message and not c.note and c.max_error is None for c in hidden)
+    assert any("LEAK" in c.message for c in visible)  # visible inputs are public anyway
+
+
+def test_a_report_survives_its_json_round_trip(reference_report):
+    from grader.checks.report import LibraryReport
+
+    again = LibraryReport.from_json(reference_report.to_json())
+    assert again == reference_report

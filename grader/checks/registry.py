@@ -85,6 +85,14 @@ TABLE: dict[str, tuple[str, str, int, Tolerance]] = {
 }
 
 
+#: Learner functions of notebook 09 (added in the course's second edition) that have no check
+#: spec yet: their notebook checks them with its own cells and the torch-oracle tests hold the
+#: reference; they carry no autograded points until their specs and mutants are written.
+NOT_YET_GRADED = frozenset({
+    "spatial_batchnorm_forward", "spatial_batchnorm_backward", "residual_block_forward",
+    "residual_block_backward", "global_avg_pool_forward", "global_avg_pool_backward",
+})
+
 #: Provided code that computes what a graded function must compute itself: a module name
 #: (every function in it) or ``module.function``. While the function is graded, the sandbox
 #: replaces these by tripwires: a call scores 0 for that function, with the reason.

@@ -187,11 +187,29 @@ def _grade_function(spec, runner, budget_end: float, timeout_s: float) -> Functi
                           float(spec.points), cases, notebook=spec.notebook)
 
 
+@functools.lru_cache(maxsize=1)
+def _default_provided() -> tuple[Path, frozenset[str]]:
+    """A student-release ``cs231n_lib`` made from the reference (stubs where the learner
+    writes code) and the names of those learner files: what a course's release holds."""
+    from grader.checks import stubs
+
+    out = Path(tempfile.mkdtemp(prefix="cs231n-provided-")) / "cs231n_lib"
+    out.mkdir()
+    learner = set()
+    for path in sorted((ROOT / "cs231n_lib").glob("*.py")):
+        text = path.read_text()
+        if stubs.has_solutions(text):
+            learner.add(path.name)
+            text = stubs.strip_solutions(text, str(path))
+        (out / path.name).write_text(text)
+    return out, frozenset(learner)
+
+
 def grade_library(
     submission_dir: Path | str,
     *,
-    provided_lib: Path,
-    learner_files: set[str],
+    provided_lib: Path | None = None,
+    learner_files: set[str] | None = None,
     require_sandbox: bool = True,
     names: list[str] | None = None,
     timeout_s: float = 20.0,
@@ -200,8 +218,10 @@ def grade_library(
     """Score every graded function of the submission at ``submission_dir/cs231n_lib``.
 
     Args:
-        provided_lib: the release's ``cs231n_lib`` (trusted: stubs and provided modules).
-        learner_files: file names (``"conv_naive.py"``) the learner writes code in.
+        provided_lib: the release's ``cs231n_lib`` (trusted: stubs and provided modules);
+            default: one made from the reference library.
+        learner_files: file names (``"conv_naive.py"``) the learner writes code in; default:
+            the reference's files with solution regions.
         timeout_s: wall clock per call; ``budget_s``: wall clock for the whole library.
 
     Nothing raises for a hostile submission: a submission that cannot even start scores
@@ -215,6 +235,10 @@ def grade_library(
     from grader.sandbox.runner import SecureRunner
 
     _check_reference()
+    if provided_lib is None or learner_files is None:
+        default_lib, default_learner = _default_provided()
+        provided_lib = default_lib if provided_lib is None else provided_lib
+        learner_files = set(default_learner) if learner_files is None else learner_files
     start = time.monotonic()
     budget_end = start + budget_s
     submission_lib = Path(submission_dir) / "cs231n_lib"
