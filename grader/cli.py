@@ -28,9 +28,35 @@ def _cmd_student(args: argparse.Namespace) -> int:
     return 0
 
 
+def _use_workspace(folder: Path) -> Path:
+    """Make ``folder``'s ``cs231n_lib`` the one checked; refuse anywhere but a workspace."""
+    if (folder / "grader" / "course").is_dir():
+        raise ValueError(f"{folder} is the instructor's repository (its cs231n_lib is the "
+                         "reference: `make test` checks it); run check inside a student "
+                         "workspace (`make student`, or the release folder)")
+    if not (folder / "cs231n_lib").is_dir():
+        raise ValueError(f"no cs231n_lib/ in {folder}: run check inside a student workspace")
+    for name in [m for m in sys.modules if m == "cs231n_lib" or m.startswith("cs231n_lib.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(folder))
+    from grader.checks import expected
+
+    shipped = folder / "grader" / "checks" / "data" / expected.EXPECTED_FILE
+    if shipped.is_file():
+        expected.DATA = shipped
+        expected.reset()
+    return folder / "cs231n_lib"
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
+    library = _use_workspace(Path.cwd().resolve())
+    import cs231n_lib
     from grader.checks.visible import check
 
+    where = Path(cs231n_lib.__file__).resolve().parent
+    if where != library.resolve():
+        raise ValueError(f"cs231n_lib resolves to {where}, not {library}")
+    print(f"checking the library in {library}")
     report = check(args.function)
     return 0 if report else 1
 

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,13 @@ def test_instructor_command_without_instructor_modules_says_so(monkeypatch, caps
     assert main(["doctor"]) == 2
     err = capsys.readouterr().err
     assert "needs the instructor's repository" in err and "grader.course.doctor" in err
+
+
+def test_check_refuses_outside_a_workspace_and_in_the_instructor_tree(tmp_path, capsys,
+                                                                       monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["check"]) == 2
+    assert "no cs231n_lib/" in capsys.readouterr().err
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    assert main(["check"]) == 2
+    assert "instructor's repository" in capsys.readouterr().err

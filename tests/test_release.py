@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -127,3 +128,21 @@ def test_leak_check_catches_a_planted_solution(course, tmp_path):
     assert any("conv_naive.py: solution line" in p for p in problems)
     assert any("hidden_cases.py" in p for p in problems)
 
+
+
+def test_check_command_checks_the_workspace_library_not_the_installed_one(course, tmp_path):
+    """The installed `cs231n-grader` (the instructor's package) run in a learner's folder
+    checks that folder's library: a flipped-kernel convolution fails."""
+    import shutil
+
+    from grader.mutants import make_submission
+
+    work = tmp_path / "work"
+    shutil.copytree(course.release, work)
+    make_submission(work, ["conv_kernel_flipped"])
+    script = Path(sys.executable).parent / "cs231n-grader"
+    out = subprocess.run([str(script), "check", "conv_forward_naive"], cwd=work,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert f"checking the library in {work / 'cs231n_lib'}" in out.stdout
+    assert "FAIL" in out.stdout

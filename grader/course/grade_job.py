@@ -24,13 +24,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
-from grader.course.paths import ASSIGNMENT, CoursePaths, nbgrader_api
+from grader.course.paths import ASSIGNMENT, JOB_ENV, CoursePaths, nbgrader_api
 
 #: Caps on what is taken of a submission.
 MAX_FILE_BYTES = 20 << 20
 MAX_TOTAL_BYTES = 100 << 20
-#: Set in the job's environment: the course config lets nbgrader autograde run only then.
-JOB_ENV = "CS231N_GRADER_JOB"
 
 
 @dataclass

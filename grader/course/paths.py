@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ASSIGNMENT = "convnets"
+#: Set in a grading job's environment: the course config lets nbgrader autograde run only then.
+JOB_ENV = "CS231N_GRADER_JOB"
 
 
 @dataclass(frozen=True)

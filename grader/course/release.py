@@ -24,8 +24,7 @@ import shutil
 from pathlib import Path
 
 from grader.checks import stubs
-from grader.course.grade_job import JOB_ENV
-from grader.course.paths import ASSIGNMENT, CoursePaths, nbgrader_api
+from grader.course.paths import ASSIGNMENT, JOB_ENV, CoursePaths, nbgrader_api
 
 COURSE_ID = "cs231n-convnets"
 ROOT = Path(__file__).resolve().parents[2]
