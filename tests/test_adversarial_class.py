@@ -109,12 +109,13 @@ def hostile_class(tmp_path_factory, bwrap):
     slept = cli("autograde", "--course", str(paths.root), "--student", "sleeper",
                 "--notebook-budget", str(NOTEBOOK_BUDGET_S))
     feedback = cli("feedback", "--course", str(paths.root))
+    scores_before_stock = _scores(paths)
     stock = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "convnets",
                             "--student", "honest", "--force"], cwd=paths.root,
                            capture_output=True, text=True, timeout=300)
     repo_after = _tree_state(ROOT / "grader") | _tree_state(ROOT / "cs231n_lib")
     return {"paths": paths, "collect": collected, "autograde": graded, "slept": slept,
-            "feedback": feedback,
+            "feedback": feedback, "scores_before_stock": scores_before_stock,
             "stock": stock, "marker": marker, "names": names,
             "repo_changed": sorted(k for k in repo_before.keys() | repo_after.keys()
                                    if repo_before.get(k) != repo_after.get(k))}
@@ -229,8 +230,9 @@ def test_what_students_receive_holds_no_hidden_text_and_no_kernel_markup(hostile
             text = page.read_text(errors="replace")
             for secret in secrets + (solutions if stub_based else []):
                 assert secret not in text, (name, page.name, secret)
-            assert "PWNED_BY_FLOODER" not in text and "FLOODER-HTML" not in text
-            assert "<script>window.PWNED" not in text
+            # the cell's source is shown (escaped); its rendered markup and script are not
+            assert "<script>window.PWNED" not in text and "<b onclick" not in text
+            assert "FLOODER-HTML</b>" not in text
     flooded = (paths.feedback / "flooder" / "convnets" / "00_history.html").read_text()
     assert len(flooded) < 2_000_000  # the 3 MB print was capped
     honest = (paths.feedback / "honest" / "convnets" / "03_parameter_sharing.html").read_text()
@@ -241,7 +243,7 @@ def test_stock_nbgrader_autograde_refuses_and_changes_nothing(hostile_class):
     h = hostile_class
     assert h["stock"].returncode != 0
     assert "cs231n-grader autograde" in h["stock"].stdout + h["stock"].stderr
-    assert _scores(h["paths"])["honest"]["__total__"] > 0
+    assert _scores(h["paths"]) == h["scores_before_stock"]
 
 
 def test_grading_refuses_without_the_sandbox(hostile_class, tmp_path):

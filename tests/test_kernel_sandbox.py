@@ -23,6 +23,7 @@ import socket
 import stat
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -304,7 +305,9 @@ def _course_tree(base: Path) -> dict[str, Path]:
     (nb_dir / "00_history.ipynb").write_text("secret graded notebook with hidden tests\n")
     (nb_dir / "cs231n_lib" / "planted.py").symlink_to(scratch / "gradebook.db")
     os.mkfifo(nb_dir / "cs231n_lib" / "fifo.py")
-    return {**files, "nb_dir": nb_dir, "runtime": scratch / "kernels"}
+    # Short, as the coordinator makes it: a Unix socket path holds at most 107 bytes.
+    kernels = Path(tempfile.mkdtemp(prefix="cs231n-k-"))
+    return {**files, "nb_dir": nb_dir, "runtime": kernels}
 
 
 def _watchdog(client, seconds: float) -> threading.Timer:

@@ -77,9 +77,14 @@ c.HTMLExporter.sanitize_html = True
 
 # Stock `nbgrader autograde` (and formgrader's Autograde button) would grade the library in the
 # student's own kernel, where it can be faked: only cs231n-grader's grading jobs may run it.
+# nbgrader swallows an Exception from the hook, so the refusal is a BaseException.
+class StockAutogradeRefused(BaseException):
+    pass
+
+
 def _only_cs231n_grader(**kwargs):
     if os.environ.get({JOB_ENV!r}) != "1":
-        raise RuntimeError(
+        raise StockAutogradeRefused(
             "this course is autograded with `cs231n-grader autograde --course "
             + c.CourseDirectory.root + "` (sandboxed kernels, library checks outside the "
             "student's process); stock nbgrader autograde would let a submission fake its score")
