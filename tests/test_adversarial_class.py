@@ -167,7 +167,7 @@ def test_nothing_outside_the_scratch_space_changed(hostile_class):
 def test_hostile_students_get_no_more_than_an_untouched_release(hostile_class):
     scores = _scores(hostile_class["paths"])
     baseline = scores["untouched"]
-    for name in ("rootkit", "planter", "flooder"):
+    for name in ("rootkit", "planter", "flooder", "transformer"):
         for cell, score in scores[name].items():
             assert score <= baseline.get(cell, 0) + 1e-9, (name, cell, score)
 
@@ -188,6 +188,22 @@ def test_delegating_functions_score_zero_the_rest_still_scores(hostile_class):
         assert "delegated" in outcomes, (name, outcomes)
 
 
+def test_exercises_are_judged_outside_the_kernel(hostile_class):
+    """A kernel that turns every exercise cell into ``pass`` and fakes the probe gets nothing
+    for the exercises (and is reported); the honest student's answers get every point."""
+    from grader.checks.exercises import EXERCISES
+
+    h = hostile_class
+    scores = _scores(h["paths"])
+    for gid in EXERCISES:
+        assert scores["transformer"][gid] == 0, gid
+        assert scores["honest"][gid] > 0, gid
+    assert "transformer: test_" in h["autograde"].stdout, h["autograde"].stdout
+    assert "possible tampering" in h["autograde"].stdout
+    page = (h["paths"].feedback / "transformer" / "convnets" / "02_local_connectivity.html")
+    assert "exercise: failed" in page.read_text()
+
+
 def test_an_overrunning_submission_keeps_its_library_points(hostile_class):
     scores = _scores(hostile_class["paths"])
     library = {registry.get(n).grade_id for n in registry.names()}
@@ -204,7 +220,9 @@ def _hidden_texts(paths) -> list[str]:
                 body = src.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
                 texts += [ln.strip() for ln in body.splitlines() if len(ln.strip()) > 12]
     from grader.course import hidden_cases
+    from grader.course.exercise_probes import hidden_texts
 
+    texts += hidden_texts()
     for cases in hidden_cases.HIDDEN.values():
         texts += [label for label, _ in cases if len(label) > 5]
     return texts

@@ -106,6 +106,9 @@ def test_feedback_has_no_hidden_tests_and_carries_library_report(graded):
             if "### BEGIN HIDDEN TESTS" in src:
                 body = src.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
                 hidden_sources += [ln.strip() for ln in body.splitlines() if len(ln.strip()) > 12]
+    from grader.course.exercise_probes import hidden_texts
+
+    hidden_sources += hidden_texts()
     assert hidden_sources, "the course has hidden tests to protect"
     for html in (paths.feedback / "ref" / ASSIGNMENT).glob("*.html"):
         text = html.read_text()

@@ -41,6 +41,7 @@ from grader.course.merge import (
     apply_grades,
     copy_graded_notebooks,
     read_scratch_grades,
+    save_exercises,
     save_report,
 )
 from grader.course.paths import ASSIGNMENT, CoursePaths, open_course
@@ -224,7 +225,11 @@ def merge_job(paths: CoursePaths, job: dict) -> StudentResult:
     logs = paths.private / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     (logs / f"{student}.log").write_text(str(job.get("log", "")) + "\n" + str(job.get("error", "")))
-    result = apply_grades(paths, student, grades, library, grades.timestamp)
+    exercises = None
+    if job.get("stage") == "done" and isinstance(job.get("exercises"), dict):
+        exercises = {str(gid): r for gid, r in job["exercises"].items() if isinstance(r, dict)}
+        save_exercises(paths, student, job["exercises"])
+    result = apply_grades(paths, student, grades, library, grades.timestamp, exercises)
     result.notebooks_ok = bool(job.get("notebooks_ok")) and grades.graded
     result.notebook_log = str(job.get("log", ""))
     if job.get("dropped"):

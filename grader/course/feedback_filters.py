@@ -7,7 +7,10 @@ kernel and whose test cells hold the restored hidden tests:
 * a cell that holds hidden tests loses every output (a failing traceback quotes the lines
   around the failure, hidden ones included: nbgrader #1363) and shows only its verdict;
 * a ``check_<function>`` cell shows the secure checker's verdict instead of what the kernel
-  printed (which the student controls and the secure score overrules);
+  printed (which the student controls and the secure score overrules), and an exercise cell
+  (``test_*``) the trusted verdict on its probed values;
+* an output that quotes a hidden probe or a hidden case (a kernel can see the probe it runs
+  and print it later) is withheld;
 * every other output keeps only plain text and PNG/JPEG images, size-capped (no HTML,
   JavaScript, SVG or widgets from the kernel reaches the page);
 * markdown the student wrote (solution cells) is escaped, so raw HTML in an answer is shown,
@@ -19,12 +22,14 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import json
 import os
 import re
 
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Unicode
 
+from grader.checks.exercises import EXERCISES
 from grader.checks.registry import GRADE_ID_PREFIX
 from grader.checks.report import LibraryReport
 from grader.course.library_page import STYLE, verdict_html
@@ -90,6 +95,40 @@ def safe_outputs(outputs: list) -> list:
     return kept
 
 
+def hidden_texts() -> list[str]:
+    """Hidden probe expressions and hidden case labels (instructor side)."""
+    from grader.course.exercise_probes import hidden_texts as probes
+
+    texts = probes()
+    try:
+        from grader.course.hidden_cases import HIDDEN
+    except ImportError:
+        return texts
+    return texts + [label for cases in HIDDEN.values() for label, _ in cases if len(label) > 5]
+
+
+def withhold_secrets(outputs: list, secrets: list[str]) -> list:
+    """Outputs, each replaced by a notice if its text quotes one of ``secrets``."""
+    kept = []
+    for out in outputs:
+        text = json.dumps(out, ensure_ascii=False)
+        if any(s in text or json.dumps(s)[1:-1] in text for s in secrets):
+            kept.append(_text_output("[output withheld: it quotes a hidden test]\n"))
+        else:
+            kept.append(out)
+    return kept
+
+
+def exercise_verdict(result: object) -> str:
+    """The text an exercise cell shows: the trusted verdict on its probed values."""
+    if not isinstance(result, dict):
+        return "exercise: no verdict from the grader (the notebook did not run to this cell)\n"
+    lines = [str(x)[:300] for x in result.get("lines", [])[:20] if isinstance(x, str)]
+    if result.get("passed") is True:
+        return "exercise: passed (visible and hidden checks)\n"
+    return "exercise: failed\n" + "".join(f"  - {line}\n" for line in lines)
+
+
 class SafeFeedback(Preprocessor):
     """See the module docstring."""
 
@@ -107,8 +146,22 @@ class SafeFeedback(Preprocessor):
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
+    def _exercises(self, resources: dict) -> dict:
+        student = str(resources.get("nbgrader", {}).get("student", ""))
+        if not self.reports_dir or not _STUDENT.match(student):
+            return {}
+        path = os.path.join(self.reports_dir, f"{student}.exercises.json")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                found = json.load(fh)
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
     def preprocess(self, nb, resources):
         report = self._report(resources)
+        exercises = self._exercises(resources)
+        secrets = hidden_texts()
         styled = False
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
@@ -133,6 +186,9 @@ class SafeFeedback(Preprocessor):
                         styled = True
                     cell.outputs = [_html_output(markup)]
                 continue
+            if grade_id in EXERCISES:
+                cell.outputs = [_text_output(exercise_verdict(exercises.get(grade_id)))]
+                continue
             if HIDDEN_BEGIN in source:
                 score, points = meta.get("score"), meta.get("points")
                 if score is None or points is None:
@@ -143,5 +199,5 @@ class SafeFeedback(Preprocessor):
                                "are not shown")
                 cell.outputs = [_text_output(verdict + "\n")]
                 continue
-            cell.outputs = safe_outputs(list(cell.get("outputs", [])))
+            cell.outputs = withhold_secrets(safe_outputs(list(cell.get("outputs", []))), secrets)
         return nb, resources

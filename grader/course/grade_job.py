@@ -9,7 +9,8 @@ class up. The job works only in a private scratch course:
 2. the secure checker grades its ``cs231n_lib`` (sandboxed workers, comparison here) and the
    result is written at once, so that a notebook run that overruns costs only the notebooks;
 3. nbgrader autogrades the notebooks against a snapshot of the gradebook, every kernel in
-   its own sandbox (:mod:`grader.sandbox.kernel`).
+   its own sandbox (:mod:`grader.sandbox.kernel`), and the exercise cells' values are probed
+   and judged here (:mod:`grader.course.exercise_probes`), not in the kernel.
 
 The job's result is a JSON file; the coordinator alone writes the course's gradebook.
 """
@@ -85,6 +86,16 @@ def _sandboxed_kernel(scratch: CoursePaths, kernel_root: str) -> None:
     os.environ["JUPYTER_PATH"] = str(scratch.root / "jupyter")
 
 
+def _exercise_probes(scratch: CoursePaths) -> Path:
+    """Have the scratch autograde probe the exercises; return where the values land."""
+    from grader.course.exercise_probes import autograde_preprocessor_lines
+
+    out = scratch.private / "probes"
+    with open(scratch.config, "a") as fh:
+        fh.write(autograde_preprocessor_lines(out))
+    return out
+
+
 def run_job(spec: JobSpec) -> dict:
     """Grade one student; the result file is rewritten after each stage."""
     from grader.course.release import student_edited_modules
@@ -125,6 +136,7 @@ def run_job(spec: JobSpec) -> dict:
         return result
     if sandboxed:
         _sandboxed_kernel(scratch, spec.kernel_root)
+    probes = _exercise_probes(scratch)
     result["kernel_sandboxed"] = sandboxed
     os.environ[JOB_ENV] = "1"
     start = time.monotonic()
@@ -136,6 +148,9 @@ def run_job(spec: JobSpec) -> dict:
     except Exception as exc:  # nbgrader failing must not lose the library grade
         result["log"] = f"{type(exc).__name__}: {exc}"
     result["notebook_seconds"] = round(time.monotonic() - start, 3)
+    from grader.course.exercise_probes import judge_probes
+
+    result["exercises"] = {gid: r.as_dict() for gid, r in judge_probes(probes).items()}
     result["stage"] = "done"
     write_json_atomic(result_path, result)
     return result

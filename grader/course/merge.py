@@ -13,6 +13,7 @@ Two steps, each testable on its own:
 
 from __future__ import annotations
 
+import json
 import shutil
 import warnings
 from dataclasses import dataclass, field
@@ -103,13 +104,37 @@ def _hand_grading(gb, student: str) -> dict[tuple[str, str], dict[str, Any]]:
     return kept
 
 
+def secure_scores(library: LibraryReport | None,
+                  exercises: dict[str, dict] | None) -> dict[str, tuple[bool, float, float]]:
+    """Grade cell name -> ``(is_fraction, secure, claimable)``: the trusted score (points, or
+    for an exercise the fraction 1 or 0 of the cell's points) and the most the kernel's own
+    run may honestly claim (an exercise's kernel check sees only its visible probes)."""
+    out: dict[str, tuple[bool, float, float]] = {}
+    for name, fn in (library.functions if library is not None else {}).items():
+        out[GRADE_ID_PREFIX + name] = (False, fn.score, fn.score)
+    if exercises is not None:
+        from grader.checks.exercises import EXERCISES
+
+        for gid in EXERCISES:
+            verdict = exercises.get(gid) if isinstance(exercises.get(gid), dict) else {}
+            out[gid] = (True, float(verdict.get("passed") is True),
+                        float(verdict.get("visible_passed") is True))
+    return out
+
+
 def apply_grades(paths: CoursePaths, student: str, grades: ScratchGrades,
-                 library: LibraryReport | None, timestamp: datetime | None) -> StudentResult:
-    """Write ``student``'s submission into the course gradebook in one transaction."""
+                 library: LibraryReport | None, timestamp: datetime | None,
+                 exercises: dict[str, dict] | None = None) -> StudentResult:
+    """Write ``student``'s submission into the course gradebook in one transaction.
+
+    ``exercises`` (exercise grade id -> the grading job's verdict on the probed values, as
+    :meth:`grader.checks.exercises.ExerciseResult.as_dict`) overrules nbgrader's in-kernel verdict on those cells, like the library scores
+    overrule the ``check_<function>`` cells.
+    """
     from nbgrader.api import Gradebook, MissingEntry
 
     result = StudentResult(student, grades.graded, library=library)
-    functions = library.functions if library is not None else {}
+    trusted = secure_scores(library, exercises)
     with Gradebook(f"sqlite:///{paths.gradebook}") as gb, warnings.catch_warnings():
         # nbgrader's own add_submission trips SQLAlchemy's autoflush warnings; harmless.
         warnings.filterwarnings("ignore", module="nbgrader.api")
@@ -140,11 +165,13 @@ def apply_grades(paths: CoursePaths, student: str, grades: ScratchGrades,
                     grade.extra_credit = hand["extra_credit"]
                     if hand["manual_score"] is not None:
                         grade.needs_manual_grade = False
-                name = grade.name.removeprefix(GRADE_ID_PREFIX)
-                if grade.name.startswith(GRADE_ID_PREFIX) and name in functions:
-                    secure = functions[name].score
+                if grade.name in trusted:
+                    fraction, secure, claimable = trusted[grade.name]
+                    if fraction:
+                        secure, claimable = secure * grade.max_score, claimable * grade.max_score
                     in_kernel = grade.auto_score
-                    if in_kernel is not None and in_kernel > secure + SCORE_EPS:
+                    name = grade.name.removeprefix(GRADE_ID_PREFIX)
+                    if in_kernel is not None and in_kernel > claimable + SCORE_EPS:
                         result.disagreements.append(
                             f"{student}: {name}: notebook run says {in_kernel:g}, secure "
                             f"checker says {secure:g} (possible tampering)")
@@ -190,6 +217,16 @@ def save_report(paths: CoursePaths, student: str, library: LibraryReport) -> Pat
     out = paths.reports / f"{student}.json"
     tmp = out.with_suffix(".tmp")
     tmp.write_text(library.to_json())
+    tmp.replace(out)
+    return out
+
+
+def save_exercises(paths: CoursePaths, student: str, exercises: dict[str, dict]) -> Path:
+    """The trusted exercise verdicts of ``student`` (grade id -> passed, lines), for feedback."""
+    paths.reports.mkdir(parents=True, exist_ok=True)
+    out = paths.reports / f"{student}.exercises.json"
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(exercises))
     tmp.replace(out)
     return out
 
