@@ -63,6 +63,13 @@ def build_submission(paths, name: str, dst: Path, values: dict[str, str]) -> Pat
             target = dst / path.relative_to(attack / "overlay")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(_fill(path.read_text(), values))
+    if (attack / "paste").exists():  # a provided module's text pasted into a learner module
+        for line in (attack / "paste").read_text().splitlines():
+            target, source = line.split()
+            text = (ROOT / "cs231n_lib" / f"{source}.py").read_text()
+            text = "\n".join(ln for ln in text.splitlines() if "__future__" not in ln)
+            learner = dst / "cs231n_lib" / f"{target}.py"
+            learner.write_text(learner.read_text() + "\n\n" + text + "\n")
     for path in sorted((attack / "append").rglob("*")) if (attack / "append").exists() else []:
         if path.is_file():
             target = dst / path.relative_to(attack / "append")
@@ -167,7 +174,7 @@ def test_nothing_outside_the_scratch_space_changed(hostile_class):
 def test_hostile_students_get_no_more_than_an_untouched_release(hostile_class):
     scores = _scores(hostile_class["paths"])
     baseline = scores["untouched"]
-    for name in ("rootkit", "planter", "flooder", "transformer"):
+    for name in ("rootkit", "planter", "flooder", "transformer", "paster"):
         for cell, score in scores[name].items():
             assert score <= baseline.get(cell, 0) + 1e-9, (name, cell, score)
 
@@ -202,6 +209,15 @@ def test_exercises_are_judged_outside_the_kernel(hostile_class):
     assert "possible tampering" in h["autograde"].stdout
     page = (h["paths"].feedback / "transformer" / "convnets" / "02_local_connectivity.html")
     assert "exercise: failed" in page.read_text()
+
+
+def test_pasted_provided_code_scores_zero_and_says_why(hostile_class):
+    scores = _scores(hostile_class["paths"])
+    assert scores["paster"]["check_conv_forward_naive"] == 0
+    report = json.loads((hostile_class["paths"].reports / "paster.json").read_text())
+    cases = report["functions"]["conv_forward_naive"]["cases"]
+    assert [c["outcome"] for c in cases] == ["copied"]
+    assert "conv_fast.conv_forward_fast" in cases[0]["hint"]
 
 
 def test_an_overrunning_submission_keeps_its_library_points(hostile_class):

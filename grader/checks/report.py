@@ -27,6 +27,7 @@ class Outcome(enum.StrEnum):
     ERROR = "error"  # raised an exception (or the wrong one)
     NOT_WRITTEN = "not_written"  # the stub's NotImplementedError
     DELEGATED = "delegated"  # called the course's provided implementation of itself
+    COPIED = "copied"  # pasted a provided implementation (or a helper of it) into its module
     TIMEOUT = "timeout"
     CRASH = "crash"
     BAD_OUTPUT = "bad_output"  # not arrays of numbers, wrong names or sizes
@@ -38,6 +39,7 @@ class Outcome(enum.StrEnum):
         return {
             "passed": "passed", "wrong": "wrong values", "error": "raised an error",
             "not_written": "not written yet", "delegated": "calls the provided implementation",
+            "copied": "copies the provided implementation",
             "timeout": "took too long", "crash": "crashed the worker",
             "bad_output": "returned something that is not arrays of numbers",
             "memory": "ran out of memory", "budget": "not run: time budget exhausted",

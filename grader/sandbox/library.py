@@ -11,7 +11,8 @@ Each function is graded by a fresh worker over a library put together for it
 the release's files everywhere else (a submission cannot bring a "provided" module of its
 own), and the provided implementations of the same computation (the fast convolution for the
 naive one, ...: ``registry.PROVIDED_TWINS``) replaced by tripwires. A function that calls
-one scores 0 and is told why: a point means the function was written.
+one scores 0 and is told why: a point means the function was written. So does one that pastes
+such an implementation into its own module (:mod:`grader.sandbox.copies`).
 
 The submission as a whole has a wall-clock budget; functions not reached in time score 0
 with the outcome ``budget``. Hidden cases are reported without name, geometry, number or
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.checks.report import CaseReport, FunctionResult, LibraryReport, Outcome
+from grader.sandbox.copies import Copy, find_copies
 from grader.sandbox.files import read_regular_file, write_new_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,6 +189,22 @@ def _grade_function(spec, runner, budget_end: float, timeout_s: float) -> Functi
                           float(spec.points), cases, notebook=spec.notebook)
 
 
+def _copied(spec, copy: Copy) -> FunctionResult:
+    hint = (f"{spec.name} copies the course's provided code ({copy.source}, "
+            f"{copy.ratio:.0%} alike once names are ignored): a point means the function was "
+            "written, so this function scores 0")
+    return FunctionResult(spec.name, 0.0, float(spec.points),
+                          [CaseReport("provided code copied", False, False, Outcome.COPIED,
+                                      hint=hint)], notebook=spec.notebook)
+
+
+def _shipped_sources() -> list[Path]:
+    """The grader code a release ships (a student can read and paste it)."""
+    from grader.course.release import SHIPPED_PACKAGES
+
+    return [p for pkg in SHIPPED_PACKAGES for p in sorted((ROOT / "grader" / pkg).glob("*.py"))]
+
+
 @functools.lru_cache(maxsize=1)
 def _default_provided() -> tuple[Path, frozenset[str]]:
     """A student-release ``cs231n_lib`` made from the reference (stubs where the learner
@@ -243,8 +261,14 @@ def grade_library(
     budget_end = start + budget_s
     submission_lib = Path(submission_dir) / "cs231n_lib"
     report = LibraryReport(sandbox="")
-    for name in names or registry.names():
+    wanted = names or registry.names()
+    copies = find_copies(submission_lib, Path(provided_lib), learner_files,
+                         {n: registry.get(n).module for n in wanted}, _shipped_sources())
+    for name in wanted:
         spec = registry.get(name)
+        if name in copies:
+            report.functions[name] = _copied(spec, copies[name])
+            continue
         with tempfile.TemporaryDirectory(prefix=f"cs231n-{name}-") as tmp:
             Path(tmp).chmod(0o755)
             compose_library(submission_lib, Path(provided_lib), learner_files,
