@@ -22,14 +22,14 @@ Published networks often rely on the framework rounding a size down (convolution
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from cs231n_lib import _validate
 from cs231n_lib.analysis import Analysis, analyze
-from cs231n_lib.block_specs import Bottleneck, Inception
+from cs231n_lib.block_specs import BasicBlock as BasicBlock  # re-exported (notebook 09)
+from cs231n_lib.block_specs import Inception
 from cs231n_lib.layer_specs import (
     FC,
     LRN,
@@ -42,8 +42,9 @@ from cs231n_lib.layer_specs import (
     Pool,
     ReLU,
 )
-from cs231n_lib.memory import activation_memory
 from cs231n_lib.param_counts import conv_params, unshared_params
+from cs231n_lib.resnets import resnet18, resnet34, resnet50
+from cs231n_lib.resnets import resnet_basic as resnet_basic  # re-exported
 
 _NOTEBOOK = "notebooks/07_architectures.ipynb"
 
@@ -331,127 +332,6 @@ def googlenet_parameter_breakdown(variant: str = "paper") -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------------------------
-# ResNet-50
-# --------------------------------------------------------------------------------------------
-
-
-def resnet50() -> Net:
-    """ResNet-50 (torchvision v1.5 layout: the stride sits on the 3x3 conv of a block).
-
-    conv1 7x7/2 (no bias) + BN + ReLU, 3x3/2 max pool (pad 1), then 3, 4, 6, 3 bottleneck
-    blocks of widths 64, 128, 256, 512 (output depth x4), global average pool, FC 1000.
-    Strided layers floor ``(224 + 2*3 - 7)/2 + 1 = 112.5`` to 112, as PyTorch does.
-    25,557,032 parameters, batch-norm scales and shifts included (running statistics are
-    buffers and are not counted). No FC hidden layers at the end.
-    """
-    net: Net = [
-        ("input", Input(224, 224, 3)),
-        ("conv1", Conv(64, 7, S=2, P=3, bias=False, rounding="floor")),
-        ("bn1", BatchNorm()), ("relu", ReLU()),
-        ("maxpool", Pool(3, 2, P=1, rounding="floor")),
-    ]
-    for stage, (width, blocks, stride) in enumerate(
-        [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)], start=1
-    ):
-        for b in range(blocks):
-            layer = Bottleneck(width, S=stride if b == 0 else 1, project=b == 0)
-            net.append((f"layer{stage}.{b}", layer))
-    net += [("avgpool", GlobalAvgPool()), ("fc", FC(1000))]
-    return net
-
-
-@dataclass(frozen=True)
-class BasicBlock(Layer):
-    """ResNet-18/34 basic block: 3x3 conv (``K`` filters, stride ``S``) -> BN -> ReLU -> 3x3
-    conv (``K``) -> BN, plus the shortcut: the identity, or (``project``) a 1x1 stride-``S``
-    conv + BN; then ReLU. Convs have no bias; strided convs round down as PyTorch does.
-    (The trainable NumPy version is :mod:`cs231n_lib.residual`.)"""
-
-    K: int
-    S: int = 1
-    project: bool = False
-    kind = "BASICBLOCK"
-
-    def main_path(self) -> list[Layer]:
-        return [
-            Conv(self.K, 3, S=self.S, P=1, bias=False, rounding="floor"), BatchNorm(), ReLU(),
-            Conv(self.K, 3, P=1, bias=False), BatchNorm(),
-        ]
-
-    def shortcut(self) -> list[Layer]:
-        if not self.project:
-            return []
-        return [Conv(self.K, 1, S=self.S, bias=False, rounding="floor"), BatchNorm()]
-
-    @staticmethod
-    def _chain(layers: list[Layer], shape: tuple[int, int, int]) -> tuple[Any, int, int, int, int]:
-        """(last step, weights, biases, receptive-field growth, jump) of a chain of layers."""
-        weights = biases = growth = 0
-        jump = 1
-        step = None
-        for layer in layers:
-            step = layer.step(shape)
-            shape = step.shape
-            weights += step.weights
-            biases += step.biases
-            growth += (step.field - 1) * jump
-            jump *= step.stride
-        return step, weights, biases, growth, jump
-
-    def step(self, shape: tuple[int, int, int]) -> Any:
-        last, w, b, growth, jump = self._chain(self.main_path(), shape)
-        if self.project:
-            s_last, s_w, s_b, _, _ = self._chain(self.shortcut(), shape)
-            if s_last.shape != last.shape:  # pragma: no cover - consistent by construction
-                raise ValueError("shortcut and main path shapes differ")
-            w, b = w + s_w, b + s_b
-        elif last.shape != tuple(shape):
-            raise ValueError(
-                f"BasicBlock: the identity shortcut adds the input {tuple(shape)} to the main "
-                f"path's output {last.shape}; the shapes differ, so use project=True"
-            )
-        first = self.main_path()[0].step(shape)
-        return dataclasses.replace(last, weights=w, biases=b, field=growth + 1, stride=jump,
-                                   note=first.note)
-
-    def hyperparameters(self) -> dict[str, Any]:
-        return {"K": self.K, "S": self.S, "projection": self.project}
-
-
-def resnet_basic(blocks: tuple[int, int, int, int] = (2, 2, 2, 2)) -> Net:
-    """ResNet with basic blocks (torchvision layout): conv1 7x7/2 (no bias) + BN + ReLU,
-    3x3/2 max pool (pad 1), four stages of ``blocks`` basic blocks with 64, 128, 256, 512
-    filters (stride 2 and a 1x1 projection at the first block of stages 2-4), global average
-    pool, FC 1000. ``(2, 2, 2, 2)`` is ResNet-18 (11,689,512 parameters), ``(3, 4, 6, 3)``
-    ResNet-34 (21,797,672), batch-norm scales and shifts included."""
-    net: Net = [
-        ("input", Input(224, 224, 3)),
-        ("conv1", Conv(64, 7, S=2, P=3, bias=False, rounding="floor")),
-        ("bn1", BatchNorm()), ("relu", ReLU()),
-        ("maxpool", Pool(3, 2, P=1, rounding="floor")),
-    ]
-    depth = 64
-    for stage, (width, n) in enumerate(zip((64, 128, 256, 512), blocks, strict=True), start=1):
-        for b in range(n):
-            stride = 2 if (b == 0 and stage > 1) else 1
-            layer = BasicBlock(width, S=stride, project=stride != 1 or depth != width)
-            net.append((f"layer{stage}.{b}", layer))
-            depth = width
-    net += [("avgpool", GlobalAvgPool()), ("fc", FC(1000))]
-    return net
-
-
-def resnet18() -> Net:
-    """ResNet-18: basic blocks (2, 2, 2, 2); see :func:`resnet_basic`."""
-    return resnet_basic((2, 2, 2, 2))
-
-
-def resnet34() -> Net:
-    """ResNet-34: basic blocks (3, 4, 6, 3); see :func:`resnet_basic`."""
-    return resnet_basic((3, 4, 6, 3))
-
-
-# --------------------------------------------------------------------------------------------
 # Tables, small examples, errata
 # --------------------------------------------------------------------------------------------
 
@@ -530,68 +410,11 @@ def parameter_sharing(input_size: int = 227, F: int = 11, S: int = 4, C: int = 3
     )
 
 
-@dataclass(frozen=True)
-class Erratum:
-    """A figure stated by the notes / a paper, the computed one, and why they differ."""
+def __getattr__(name: str) -> Any:
+    """The errata live in :mod:`cs231n_lib.errata` (they need the tables of this module)."""
+    if name in {"Erratum", "errata", "three_conv_memory"}:
+        from cs231n_lib import errata as _errata
 
-    topic: str
-    stated: str
-    computed: str
-    explanation: str
+        return getattr(_errata, name)
+    raise AttributeError(f"module 'cs231n_lib.architectures' has no attribute {name!r}")
 
-
-def three_conv_memory(dtype_bytes: int = 4) -> dict[str, float]:
-    """The notes' "~10M activations / 72 MB" example, computed.
-
-    Three 224x224x64 volumes hold 3 * 3,211,264 = 9,633,792 activations; with gradients in
-    float32 that is 77,070,336 bytes = 77.07 MB = 73.50 MiB. The binary unit is the nearer
-    one (2% above 72); exactly 72 comes out only if each 3.2M volume is rounded down to 3M
-    (9M x 8 bytes). One volume alone (the notes drop the "three") is 25.7 MB.
-    """
-    a = table(three_conv_stack)
-    count = a.activations_excluding_input
-    total = activation_memory(count, dtype_bytes, with_gradients=True)
-    one = activation_memory(a.row("conv1").activations, dtype_bytes, with_gradients=True)
-    return {
-        "activations": count,
-        "bytes": total,
-        "MB": total / 1e6,
-        "MiB": total / 2**20,
-        "one_volume_bytes": one,
-        "notes_MB": PUBLISHED["three_conv_notes_mb"],
-    }
-
-
-def errata() -> list[Erratum]:
-    """The arithmetic errata of the unit, each recomputed from the tables."""
-    out: list[Erratum] = []
-    try:
-        _validate.output_length(224, 11, 4)
-        alex = "224 works"  # pragma: no cover - never: the arithmetic forbids it
-    except ValueError as err:
-        alex = str(err).split("; ")[0].removeprefix("convolution: output width ")
-    out.append(Erratum(
-        "AlexNet input", "224x224x3", f"227x227x3 ({alex})",
-        "only 227 gives a whole number: (227 - 11)/4 + 1 = 55",
-    ))
-    mem = three_conv_memory()
-    out.append(Erratum(
-        "three 3x3 conv layers on 224x224x3", "~10M activations, 72 MB",
-        f"{mem['activations']:,} activations, {mem['MB']:.2f} MB = {mem['MiB']:.2f} MiB",
-        "three volumes, activations + gradients, float32; 72 MB is 9M x 8 bytes",
-    ))
-    vgg = table("vgg16")
-    out.append(Erratum(
-        "VGG-16 activations", "24M, 93 MB / image (forward)",
-        f"{vgg.total_activations:,} ({activation_memory(vgg) / 1e6:.1f} MB forward)",
-        "the sum of the table's own rows, input included",
-    ))
-    gl = googlenet_parameter_breakdown("paper")
-    tv = table("googlenet").total_params
-    out.append(Erratum(
-        "GoogLeNet parameters", "4M",
-        f"{gl['total']:,} (paper layout), {tv:,} (torchvision)",
-        "both without auxiliary classifiers; the modules alone hold "
-        f"{gl['inception']:,}, the final FC {gl['fc']:,}",
-    ))
-    return out

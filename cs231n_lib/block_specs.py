@@ -1,4 +1,5 @@
-"""Composite layer descriptions: GoogLeNet's Inception module and ResNet's bottleneck block.
+"""Composite layer descriptions: GoogLeNet's Inception module, ResNet's bottleneck and basic
+blocks.
 
 Each block is a :class:`~cs231n_lib.layer_specs.Layer` built from the plain layer
 descriptions; :func:`cs231n_lib.analysis.analyze` shows it as one row (output volume,
@@ -7,6 +8,7 @@ parameters of all its branches, receptive-field growth).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -141,3 +143,61 @@ class Bottleneck(Layer):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"width": self.width, "S": self.S, "out": self.width * self.expansion}
+
+
+@dataclass(frozen=True)
+class BasicBlock(Layer):
+    """ResNet-18/34 basic block: 3x3 conv (``K`` filters, stride ``S``) -> BN -> ReLU -> 3x3
+    conv (``K``) -> BN, plus the shortcut: the identity, or (``project``) a 1x1 stride-``S``
+    conv + BN; then ReLU. Convs have no bias; strided convs round down as PyTorch does.
+    (The trainable NumPy version is :mod:`cs231n_lib.residual`.)"""
+
+    K: int
+    S: int = 1
+    project: bool = False
+    kind = "BASICBLOCK"
+
+    def main_path(self) -> list[Layer]:
+        return [
+            Conv(self.K, 3, S=self.S, P=1, bias=False, rounding="floor"), BatchNorm(), ReLU(),
+            Conv(self.K, 3, P=1, bias=False), BatchNorm(),
+        ]
+
+    def shortcut(self) -> list[Layer]:
+        if not self.project:
+            return []
+        return [Conv(self.K, 1, S=self.S, bias=False, rounding="floor"), BatchNorm()]
+
+    @staticmethod
+    def _chain(layers: list[Layer], shape: tuple[int, int, int]) -> tuple[Any, int, int, int, int]:
+        """(last step, weights, biases, receptive-field growth, jump) of a chain of layers."""
+        weights = biases = growth = 0
+        jump = 1
+        step = None
+        for layer in layers:
+            step = layer.step(shape)
+            shape = step.shape
+            weights += step.weights
+            biases += step.biases
+            growth += (step.field - 1) * jump
+            jump *= step.stride
+        return step, weights, biases, growth, jump
+
+    def step(self, shape: tuple[int, int, int]) -> Any:
+        last, w, b, growth, jump = self._chain(self.main_path(), shape)
+        if self.project:
+            s_last, s_w, s_b, _, _ = self._chain(self.shortcut(), shape)
+            if s_last.shape != last.shape:  # pragma: no cover - consistent by construction
+                raise ValueError("shortcut and main path shapes differ")
+            w, b = w + s_w, b + s_b
+        elif last.shape != tuple(shape):
+            raise ValueError(
+                f"BasicBlock: the identity shortcut adds the input {tuple(shape)} to the main "
+                f"path's output {last.shape}; the shapes differ, so use project=True"
+            )
+        first = self.main_path()[0].step(shape)
+        return dataclasses.replace(last, weights=w, biases=b, field=growth + 1, stride=jump,
+                                   note=first.note)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"K": self.K, "S": self.S, "projection": self.project}
