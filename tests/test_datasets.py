@@ -13,7 +13,7 @@ import urllib.error
 import numpy as np
 import pytest
 
-from cs231n_lib import datasets
+from cs231n_lib import cifar10, datasets
 from cs231n_lib.datasets import (
     DownloadError,
     cache_dir,
@@ -187,7 +187,7 @@ def test_read_cifar_batch_rejects_wrong_shapes(tmp_path):
 
 def test_load_cifar10_from_a_verified_archive(tmp_path, rng, monkeypatch):
     truth = make_archive(tmp_path / "cifar-10-python.tar.gz", rng)
-    monkeypatch.setattr(datasets, "CIFAR10_MD5", md5sum(tmp_path / "cifar-10-python.tar.gz"))
+    monkeypatch.setattr(cifar10, "CIFAR10_MD5", md5sum(tmp_path / "cifar-10-python.tar.gz"))
     d = load_cifar10(tmp_path, download=False, num_val=2, normalize=False)
     assert d["X_train"].shape == (18, 3, 32, 32) and d["X_val"].shape == (2, 3, 32, 32)
     assert d["X_test"].shape == (4, 3, 32, 32)
@@ -213,7 +213,7 @@ def test_offline_download_gives_a_clear_error(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(cifar10.urllib.request, "urlopen", offline)
     with pytest.raises(DownloadError) as info:
         load_cifar10(tmp_path)
     message = str(info.value)
@@ -238,7 +238,7 @@ def test_download_saves_verifies_and_caches(tmp_path, rng, monkeypatch):
         calls.append(url)
         return FakeResponse(payload)
 
-    monkeypatch.setattr(datasets.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(cifar10.urllib.request, "urlopen", fake_urlopen)
     cache = tmp_path / "cache"
     archive = download_cifar10(cache, md5=md5sum(src), progress=False)
     assert archive == cache / "cifar-10-python.tar.gz" and archive.read_bytes() == payload
@@ -265,7 +265,7 @@ def test_extraction_refuses_unexpected_members(tmp_path, monkeypatch):
         info = tarfile.TarInfo("../escape")
         info.size = 1
         tar.addfile(info, io.BytesIO(b"x"))
-    monkeypatch.setattr(datasets, "CIFAR10_MD5", md5sum(path))
+    monkeypatch.setattr(cifar10, "CIFAR10_MD5", md5sum(path))
     with pytest.raises(ValueError, match="unexpected member '../escape'"):
         load_cifar10(tmp_path, download=False)
     assert not (tmp_path.parent / "escape").exists()
