@@ -25,10 +25,12 @@ from cs231n_lib.layer_specs import (
 )
 
 
-def _run(layers: Sequence[Layer], shape: Shape) -> tuple[Shape, int, int, int, int]:
-    """Push ``shape`` through a chain; return (shape, weights, biases, rf growth, jump)."""
+def _chain(layers: Sequence[Layer], shape: Shape) -> tuple[Any, Shape, int, int, int, int]:
+    """Push ``shape`` through a chain; return (last step, shape, weights, biases, rf growth,
+    jump)."""
     weights = biases = 0
     growth, jump = 0, 1
+    s = None
     for layer in layers:
         s = layer.step(shape)
         shape = s.shape
@@ -36,7 +38,12 @@ def _run(layers: Sequence[Layer], shape: Shape) -> tuple[Shape, int, int, int, i
         biases += s.biases
         growth += (s.field - 1) * jump
         jump *= s.stride
-    return shape, weights, biases, growth, jump
+    return s, shape, weights, biases, growth, jump
+
+
+def _run(layers: Sequence[Layer], shape: Shape) -> tuple[Shape, int, int, int, int]:
+    """:func:`_chain` without the last step: (shape, weights, biases, rf growth, jump)."""
+    return _chain(layers, shape)[1:]
 
 
 @dataclass(frozen=True)
@@ -168,25 +175,10 @@ class BasicBlock(Layer):
             return []
         return [Conv(self.K, 1, S=self.S, bias=False, rounding="floor"), BatchNorm()]
 
-    @staticmethod
-    def _chain(layers: list[Layer], shape: tuple[int, int, int]) -> tuple[Any, int, int, int, int]:
-        """(last step, weights, biases, receptive-field growth, jump) of a chain of layers."""
-        weights = biases = growth = 0
-        jump = 1
-        step = None
-        for layer in layers:
-            step = layer.step(shape)
-            shape = step.shape
-            weights += step.weights
-            biases += step.biases
-            growth += (step.field - 1) * jump
-            jump *= step.stride
-        return step, weights, biases, growth, jump
-
     def step(self, shape: tuple[int, int, int]) -> Any:
-        last, w, b, growth, jump = self._chain(self.main_path(), shape)
+        last, _, w, b, growth, jump = _chain(self.main_path(), shape)
         if self.project:
-            s_last, s_w, s_b, _, _ = self._chain(self.shortcut(), shape)
+            s_last, _, s_w, s_b, _, _ = _chain(self.shortcut(), shape)
             if s_last.shape != last.shape:  # pragma: no cover - consistent by construction
                 raise ValueError("shortcut and main path shapes differ")
             w, b = w + s_w, b + s_b
