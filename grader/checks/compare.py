@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from cs231n_lib._validate import effective_size, output_length
+from grader.checks import blocks
+from grader.checks import expected as _expected
 from grader.checks.cases import Case
 from grader.checks.registry import PROPERTY_TOL
 
@@ -792,8 +794,10 @@ def _exception_result(spec: Any, case: Case, exc: BaseException, tol: Any) -> Ca
                           f"not written yet: open {spec.notebook.rsplit('/', 1)[-1]} ({text})",
                           hint=f"write the body of {stub}{needs}; the stub raises "
                                "NotImplementedError", note=case.note)
-    hint = ""
-    if tname == "Timeout":
+    hint = blocks.exception_hint(spec.family, tname, text)
+    if hint:
+        pass
+    elif tname == "Timeout":
         hint = "too slow or an endless loop: the naive loops run well under a second here"
     elif tname == "MemoryError":
         hint = "too much memory: allocate only the arrays the docstring asks for"
@@ -859,7 +863,11 @@ def _compare(spec, case, got, expected, tol) -> CaseResult:
         g = np.asarray(got[name])
         e = np.asarray(expected[name])
         if g.shape != e.shape:
-            hint = _shape_hint(spec.family, case, name, g.shape, e.shape)
+            if spec.family in blocks.FAMILIES:
+                hint = (_mistake_hint(spec, case, got, expected)
+                        or blocks.shape_hint(case, name, g.shape, e.shape))
+            else:
+                hint = _shape_hint(spec.family, case, name, g.shape, e.shape)
             return CaseResult(case.name, False, None, tol,
                               f"{name} shape {g.shape}, expected {e.shape}", hint=hint,
                               note=case.note)
@@ -888,9 +896,19 @@ def _compare(spec, case, got, expected, tol) -> CaseResult:
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             msg = (f"{name} differs at {int(bad.sum())} of {bad.size} entries; first at index "
                    f"{idx}: got {gf[idx]:.6g}, expected {ef[idx]:.6g}")
-            hint = _diagnose(spec.family, case, got, expected, name)
+            hint = (_mistake_hint(spec, case, got, expected) if spec.family in blocks.FAMILIES
+                    else "") or _diagnose(spec.family, case, got, expected, name)
             return CaseResult(case.name, False, err, tol, msg, hint=hint, note=case.note)
     return CaseResult(case.name, True, worst, tol, "", note=case.note)
+
+
+def _mistake_hint(spec: Any, case: Case, got: dict, expected: dict) -> str:
+    """Hint of the known mistake (computed on the trusted side) that ``got`` reproduces."""
+    try:
+        outputs = _expected.mistake_outputs(spec, case)
+        return blocks.match_mistake(case, got, expected, outputs, spec.family)
+    except Exception:  # noqa: BLE001 - a diagnosis must never break the comparison
+        return ""
 
 
 def _diagnose(family: str, case: Case, got: dict, expected: dict, name: str) -> str:

@@ -22,7 +22,8 @@ from grader.mutants.catalogue import MUTANTS, Mutant
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "cs231n_lib"
-KERNELS = Path(__file__).resolve().parent / "kernels.py"
+HERE = Path(__file__).resolve().parent
+KERNELS = HERE / "kernels.py"
 
 __all__ = ["MUTANTS", "Mutant", "by_name", "make_submission", "make_stub_submission",
            "make_reference_submission", "mutant_source", "swapped_library"]
@@ -46,7 +47,7 @@ def mutant_source(mutants: Mutant | Iterable[Mutant], reference: str | None = No
         reference = (LIBRARY / f"{module}.py").read_text(encoding="utf-8")
     parts = [reference.rstrip("\n"), "", "",
              "# " + "-" * 70, f"# MUTANT(S): {', '.join(m.name for m in group)}",
-             KERNELS.read_text(encoding="utf-8")]
+             *((HERE / k).read_text(encoding="utf-8") for k in sorted({m.kernels for m in group}))]
     parts += [m.binding for m in group]
     return "\n".join(parts) + "\n"
 

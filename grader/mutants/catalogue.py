@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from grader.checks.blocks import MISTAKES as _BLOCK_MISTAKES
+from grader.mutants.mistakes import FAMILY_KERNELS, binding
+
 
 @dataclass(frozen=True)
 class Mutant:
@@ -19,6 +22,7 @@ class Mutant:
     binding: str  # Python source appended after kernels.py
     hint: str  # a phrase the diagnosis must contain (case-insensitive)
     description: str = ""
+    kernels: str = "kernels.py"  # the file of grader/mutants appended before the binding
 
 
 def _fn(name: str, params: str, call: str) -> str:
@@ -245,4 +249,9 @@ MUTANTS: tuple[Mutant, ...] = (
              "regularisation gradient missing", reg_mode="no_grad"),
     _convnet("convnet_reg_without_half", "reg * sum(W**2) without 0.5", "without the 0.5",
              reg_mode="no_half"),
+    # --- notebook 09 (batch norm, residual block, global pooling): one catalogue ----------
+    # made from grader.checks.blocks.MISTAKES, the same switches the diagnosis is computed from
+    *(Mutant(m.name, binding(m)[0],
+             (FAMILY_KERNELS[m.family][2] or FAMILY_KERNELS[m.family][1],), binding(m)[1],
+             m.hint, m.description, kernels="kernels_blocks.py") for m in _BLOCK_MISTAKES),
 )
