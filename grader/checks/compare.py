@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from cs231n_lib._validate import effective_size, output_length
-from grader.checks import blocks
+from grader.checks import blocks, mistakes
 from grader.checks import expected as _expected
 from grader.checks.cases import Case
 from grader.checks.registry import PROPERTY_TOL
@@ -789,12 +789,13 @@ def _exception_result(spec: Any, case: Case, exc: BaseException, tol: Any) -> Ca
                           note=case.note)
     if tname == "NotImplementedError":
         stub = text.split(":", 1)[0].strip() if ": not written yet" in text else spec.name
-        needs = "" if stub in (spec.name, "loss") else f" ({spec.name} calls it)"
+        needs = "" if stub in (spec.name, "loss") else f" first ({spec.name} calls it)"
+        see = text.rsplit("; see ", 1)[1] if "; see " in text else spec.notebook.rsplit("/", 1)[-1]
         return CaseResult(case.name, False, None, tol,
-                          f"not written yet: open {spec.notebook.rsplit('/', 1)[-1]} ({text})",
-                          hint=f"write the body of {stub}{needs}; the stub raises "
-                               "NotImplementedError", note=case.note)
-    hint = blocks.exception_hint(spec.family, tname, text)
+                          f"not written yet: {stub} raises NotImplementedError",
+                          hint=f"write the body of {stub}{needs}; see {_short(see, 80)}",
+                          note=case.note)
+    hint = mistakes.exception_hint(spec.family, tname, text, case.params)
     if hint:
         pass
     elif tname == "Timeout":
@@ -896,8 +897,8 @@ def _compare(spec, case, got, expected, tol) -> CaseResult:
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             msg = (f"{name} differs at {int(bad.sum())} of {bad.size} entries; first at index "
                    f"{idx}: got {gf[idx]:.6g}, expected {ef[idx]:.6g}")
-            hint = (_mistake_hint(spec, case, got, expected) if spec.family in blocks.FAMILIES
-                    else "") or _diagnose(spec.family, case, got, expected, name)
+            hint = (_mistake_hint(spec, case, got, expected)
+                    or _diagnose(spec.family, case, got, expected, name))
             return CaseResult(case.name, False, err, tol, msg, hint=hint, note=case.note)
     return CaseResult(case.name, True, worst, tol, "", note=case.note)
 
@@ -905,8 +906,10 @@ def _compare(spec, case, got, expected, tol) -> CaseResult:
 def _mistake_hint(spec: Any, case: Case, got: dict, expected: dict) -> str:
     """Hint of the known mistake (computed on the trusted side) that ``got`` reproduces."""
     try:
+        if not mistakes.mistakes_of(spec.family):
+            return ""
         outputs = _expected.mistake_outputs(spec, case)
-        return blocks.match_mistake(case, got, expected, outputs, spec.family)
+        return mistakes.match_mistake(case.outputs, got, expected, outputs, spec.family)
     except Exception:  # noqa: BLE001 - a diagnosis must never break the comparison
         return ""
 

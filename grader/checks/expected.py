@@ -8,7 +8,7 @@ detected, never silently used). Hidden cases are never written there.
 In the instructor tree (``cs231n_lib`` still holds its ``### BEGIN SOLUTION`` regions and sits
 next to this ``grader/``) the values may instead be computed live from the reference.
 
-For the families whose diagnosis asks "which known mistake matches" (:mod:`grader.checks.blocks`)
+For the families whose diagnosis asks "which known mistake matches" (:mod:`grader.checks.mistakes`)
 the file also holds, for every visible case, each known mistake's outputs, computed on the
 instructor's side with the mutant kernels (:func:`mistake_outputs`); a student copy has no
 kernels, so it reads them from the file, and the trusted grader computes them live.
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from grader.checks import blocks, registry
+from grader.checks import mistakes, registry
 from grader.checks.cases import Case, recipe_digest
 from grader.checks.stubs import BEGIN, has_solutions
 from grader.harness.recipes import run_recipe
@@ -82,11 +82,11 @@ def write(path: Path | str | None = None, names: list[str] | None = None) -> Pat
         for key in case.outputs:
             arrays[f"{case.name}{_SEP}{key}"] = out[key]
         arrays[f"{case.name}{_SEP}{_DIGEST}"] = np.array(recipe_digest(case.recipe))
-        mistakes = blocks.mistakes_of(spec.family)
-        if mistakes and _live_kernels() is None:
+        known = mistakes.mistakes_of(spec.family)
+        if known and _live_kernels() is None:
             raise RuntimeError(f"{MISTAKE_KERNELS} is missing; cannot store the mistakes of "
                                f"{spec.name}")
-        for mistake, outs in _compute_mistakes(case, mistakes).items():
+        for mistake, outs in _compute_mistakes(case, known).items():
             for key, value in outs.items():
                 arrays[_SEP.join((case.name, _MISTAKE, mistake, key))] = value
     path = Path(DATA if path is None else path)
@@ -129,12 +129,12 @@ def _live_kernels() -> Any:
     return _kernels[0]
 
 
-def _compute_mistakes(case: Case, mistakes: tuple) -> dict[str, dict[str, np.ndarray]]:
+def _compute_mistakes(case: Case, known: tuple) -> dict[str, dict[str, np.ndarray]]:
     live = _live_kernels()
     found: dict[str, dict[str, np.ndarray]] = {}
     if live is None:
         return found
-    for mistake in mistakes:
+    for mistake in known:
         try:
             outs = live.outputs(case, mistake)
         except Exception:  # noqa: BLE001 - a mistake that cannot run here matches nothing
@@ -149,8 +149,8 @@ def mistake_outputs(spec: registry.CheckSpec, case: Case) -> dict[str, dict[str,
     Read from the release file for a visible case; computed with the instructor's kernels
     where they exist (the trusted grader, the instructor tree); else empty (no diagnosis).
     """
-    mistakes = blocks.mistakes_of(spec.family)
-    if not mistakes:
+    known = mistakes.mistakes_of(spec.family)
+    if not known:
         return {}
     digest = recipe_digest(case.recipe)
     hit = _mistake_cache.get(case.name)
@@ -165,7 +165,7 @@ def mistake_outputs(spec: registry.CheckSpec, case: Case) -> dict[str, dict[str,
                 mistake, _, out = key[len(prefix):].partition(_SEP)
                 found.setdefault(mistake, {})[out] = value
     if not found:
-        found = _compute_mistakes(case, mistakes)
+        found = _compute_mistakes(case, known)
     _mistake_cache[case.name] = (digest, found)
     return found
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from grader.checks.stubs import strip_solutions
 from grader.mutants.catalogue import MUTANTS, Mutant
+from grader.mutants.mistakes import fill_region
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "cs231n_lib"
@@ -45,6 +46,9 @@ def mutant_source(mutants: Mutant | Iterable[Mutant], reference: str | None = No
     module = modules.pop()
     if reference is None:
         reference = (LIBRARY / f"{module}.py").read_text(encoding="utf-8")
+    for m in group:
+        if m.body:
+            reference = fill_region(reference, m.checks[0], m.body)
     parts = [reference.rstrip("\n"), "", "",
              "# " + "-" * 70, f"# MUTANT(S): {', '.join(m.name for m in group)}",
              *((HERE / k).read_text(encoding="utf-8") for k in sorted({m.kernels for m in group}))]

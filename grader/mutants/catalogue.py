@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grader.checks.blocks import MISTAKES as _BLOCK_MISTAKES
-from grader.mutants.mistakes import FAMILY_KERNELS, binding
+from grader.checks.mistakes import MISTAKES as _MISTAKES
+from grader.mutants.mistakes import BODIES, FAMILY_KERNELS, binding
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,9 @@ class Mutant:
     hint: str  # a phrase the diagnosis must contain (case-insensitive)
     description: str = ""
     kernels: str = "kernels.py"  # the file of grader/mutants appended before the binding
+    #: A learner's body written into the stub: it replaces the solution region of the first
+    #: checked function and works with what the stub computed before it (e.g. Ho, Wo).
+    body: str = ""
 
 
 def _fn(name: str, params: str, call: str) -> str:
@@ -122,7 +125,11 @@ MUTANTS: tuple[Mutant, ...] = (
             "_mk_update(w, b, x, d, lr, mode='no_bias')", "bias not updated",
             "forgets to update b"),
     # --- conv forward ------------------------------------------------------------------
-    _conv_fwd("conv_no_padding", "ignores conv_param['pad']", "did you pad?", pad_mode="none"),
+    Mutant("conv_no_padding", "conv_naive", ("conv_forward_naive",), "", "did you pad?",
+           "written from the stub (its Ho, Wo kept), slides over x without padding it",
+           body=BODIES["conv_no_padding"][2]),
+    _conv_fwd("conv_no_padding_own_size", "ignores conv_param['pad'], Ho from the unpadded x",
+              "did you pad?", pad_mode="none"),
     _conv_fwd("conv_kernel_flipped", "true convolution instead of cross-correlation",
               "kernel is flipped", flip=True),
     _conv_fwd("conv_stride_ignored", "slides with stride 1", "stride not applied",
@@ -250,8 +257,9 @@ MUTANTS: tuple[Mutant, ...] = (
     _convnet("convnet_reg_without_half", "reg * sum(W**2) without 0.5", "without the 0.5",
              reg_mode="no_half"),
     # --- notebook 09 (batch norm, residual block, global pooling): one catalogue ----------
-    # made from grader.checks.blocks.MISTAKES, the same switches the diagnosis is computed from
+    # made from grader.checks.mistakes.MISTAKES, the switches the diagnosis is computed from
     *(Mutant(m.name, binding(m)[0],
              (FAMILY_KERNELS[m.family][2] or FAMILY_KERNELS[m.family][1],), binding(m)[1],
-             m.hint, m.description, kernels="kernels_blocks.py") for m in _BLOCK_MISTAKES),
+             m.hint, m.description, kernels="kernels_blocks.py")
+      for m in _MISTAKES if m.family in FAMILY_KERNELS),
 )
