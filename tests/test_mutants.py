@@ -179,6 +179,8 @@ def test_every_known_mistake_is_a_mutant_with_its_own_hint():
     from grader.checks.mistakes import MISTAKES
 
     for mistake in MISTAKES:
+        if mistake.name.startswith("alt_"):  # recognised from outputs only, no mutant of its own
+            continue
         mutant = by_name(mistake.name)
         assert mistake.hint.lower().startswith(mutant.hint.lower()), mistake.name
     import ast
@@ -206,6 +208,32 @@ def test_block_mistakes_are_diagnosed_from_stored_outputs_without_the_kernels(tm
         assert set(stored["bn_momentum_swapped"]) == {"out", "running_mean", "running_var"}
         hidden = spec.hidden_cases()[0]
         assert expected.mistake_outputs(spec, hidden) == {}  # never stored, not computable
+    finally:
+        expected._kernels[:] = saved_kernels
+        expected.DATA = saved_data
+        expected.reset()
+
+
+def test_a_student_copy_gets_the_hints_from_the_release_file_alone(tmp_path):
+    """No grader/mutants in a student copy: the stored mistake outputs give the same hints."""
+    picks = ["conv_kernel_flipped", "conv_no_padding", "maxpool_grad_all_ties",
+             "im2col_rows_hwc", "col2im_assigns", "conv_dx_flipped", "bn_running_not_updated",
+             "res_skip_after_relu"]
+    names = sorted({c for p in picks for c in by_name(p).checks})
+    expected.reset()
+    path = expected.write(tmp_path / "visible_expected.npz", names)
+    saved_kernels, saved_data = list(expected._kernels), expected.DATA
+    try:
+        expected.reset()
+        expected._kernels[:] = [None]  # as in a student copy: nothing computed live
+        expected.DATA = path
+        for pick in picks:
+            mutant = by_name(pick)
+            tree = tmp_path / pick
+            make_submission(tree, [pick])
+            with swapped_library(tree):
+                hints = [r.hint.lower() for c in mutant.checks for r in visible.run(c).failures()]
+            assert any(mutant.hint.lower() in h for h in hints), (pick, hints[:3])
     finally:
         expected._kernels[:] = saved_kernels
         expected.DATA = saved_data

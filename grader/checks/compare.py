@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from cs231n_lib._validate import effective_size, output_length
 from grader.checks import blocks, mistakes
 from grader.checks import expected as _expected
 from grader.checks.cases import Case
@@ -121,80 +120,10 @@ def _close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-6, atol: float = 1e-8)
     return bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
 
 
-def _pad(x: np.ndarray, p: int) -> np.ndarray:
-    return np.pad(x.astype(np.float64), ((0, 0), (0, 0), (p, p), (p, p)))
-
-
-def _conv(x, w, b, stride, pad, dil=1, Ho=None, Wo=None, *, flip=False, xpad=None):
-    """Cross-correlation (the conv layer) of ``x`` with ``w``; optional flip / forced size."""
-    xp = _pad(x, pad) if xpad is None else xpad
-    w = np.asarray(w, dtype=np.float64)
-    if flip:
-        w = w[:, :, ::-1, ::-1]
-    F, C, HH, WW = w.shape
-    if Ho is None:
-        Ho = (xp.shape[2] - (HH - 1) * dil - 1) // stride + 1
-        Wo = (xp.shape[3] - (WW - 1) * dil - 1) // stride + 1
-    if (Ho - 1) * stride + (HH - 1) * dil >= xp.shape[2] or (
-            (Wo - 1) * stride + (WW - 1) * dil >= xp.shape[3]) or Ho < 1 or Wo < 1:
-        return None
-    out = np.zeros((x.shape[0], F, Ho, Wo))
-    for i in range(HH):
-        for j in range(WW):
-            patch = xp[:, :, i * dil: i * dil + (Ho - 1) * stride + 1: stride,
-                       j * dil: j * dil + (Wo - 1) * stride + 1: stride]
-            out += np.einsum("nchw,fc->nfhw", patch, w[:, :, i, j])
-    if b is not None:
-        out += np.asarray(b, dtype=np.float64)[None, :, None, None]
-    return out
-
-
 def _conv_input(case: Case):
     x, w, b, cp = case.recipe["args"]
     return (np.asarray(x, np.float64), np.asarray(w, np.float64), np.asarray(b, np.float64),
             int(cp["stride"]), int(cp["pad"]), int(cp.get("dilation", 1)))
-
-
-def _conv_backward_alts(case: Case) -> dict[str, dict[str, np.ndarray]]:
-    """dx/dw/db of typical wrong backward passes, by explicit loops (cases are tiny)."""
-    x, w, b, S, P, d = _conv_input(case)
-    dout = np.asarray(case.recipe["dout"], np.float64)
-    N, C, H, W = x.shape
-    F, _, HH, WW = w.shape
-    _, _, Ho, Wo = dout.shape
-    xp = _pad(x, P)
-    sh, sw = effective_size(HH, d), effective_size(WW, d)
-    dx_flip = np.zeros_like(xp)
-    dx_assign = np.zeros_like(xp)
-    dw_assign = np.zeros_like(w)
-    for n in range(N):
-        for f in range(F):
-            for i in range(Ho):
-                for j in range(Wo):
-                    rs = slice(i * S, i * S + sh, d)
-                    cs = slice(j * S, j * S + sw, d)
-                    g = dout[n, f, i, j]
-                    dx_flip[n, :, rs, cs] += g * w[f, :, ::-1, ::-1]
-                    dx_assign[n, :, rs, cs] = g * w[f]
-                    dw_assign[f] = g * xp[n, :, rs, cs]
-    dw_last_n = np.zeros_like(w)
-    for f in range(F):
-        for i in range(Ho):
-            for j in range(Wo):
-                rs = slice(i * S, i * S + sh, d)
-                cs = slice(j * S, j * S + sw, d)
-                dw_last_n[f] += dout[N - 1, f, i, j] * xp[N - 1, :, rs, cs]
-    crop = (slice(None), slice(None), slice(P, P + H), slice(P, P + W))
-    return {
-        "dx_flip": {"dx": dx_flip[crop]},
-        "dx_assign": {"dx": dx_assign[crop]},
-        "dw_assign": {"dw": dw_assign},
-        "dw_last_n": {"dw": dw_last_n},
-        "db_first": {"db": dout[0].sum(axis=(1, 2))},
-        "db_last": {"db": dout[-1].sum(axis=(1, 2))},
-        "db_mean": {"db": dout.sum(axis=(0, 2, 3)) / N},
-        "db_zero": {"db": np.zeros(F)},
-    }
 
 
 # ------------------------------------------------------------------------------------------
@@ -295,82 +224,9 @@ def _shape_hint(family: str, case: Case, name: str, got: tuple, exp: tuple) -> s
 # ------------------------------------------------------------------------------------------
 
 
-def _matches(got: dict, alt: dict) -> bool:
-    return all(k in got and _close(got[k], v) for k, v in alt.items())
-
-
-def _diag_conv_forward(case: Case, got: dict, exp: dict) -> str:
-    x, w, b, S, P, d = _conv_input(case)
-    g = got["out"]
-    N, F, Ho, Wo = g.shape
-    tries = [
-        (lambda: _conv(x, w, b, S, P, d, flip=True),
-         "the kernel is flipped: a conv layer computes cross-correlation, use w as it is "
-         "(no [::-1, ::-1])"),
-        (lambda: _conv(x, w, None, S, P, d),
-         "missing bias: add b[f] to every output of filter f"),
-        (lambda: _conv(x, w, b, 1, P, d, Ho, Wo),
-         "stride not applied: window (i, j) starts at row i*stride, column j*stride"),
-        (lambda: _conv(x, w, b, S + 1, P, d, Ho, Wo),
-         "stride off by one: window (i, j) starts at row i*stride, column j*stride"),
-        (lambda: _conv(x, w, b, S, P, 1, Ho, Wo),
-         "dilation ignored: taps are d pixels apart (every d-th pixel of the window)"),
-        (lambda: _conv(x, w, b, S, P, d + 1, Ho, Wo, xpad=_pad(x, P + 2)[:, :, 2:, 2:]),
-         "dilation convention: dilation=1 is an ordinary filter, taps are d apart (d-1 gaps),"
-         " not d+1"),
-        (lambda: _conv(x, w, b, S, 0, d, Ho, Wo, xpad=_pad(x, P)[:, :, P:, P:]),
-         "padding applied on one side only: pad P zeros on top, bottom, left and right"),
-        (lambda: _conv(x, w, b, S, 0, d, Ho, Wo, xpad=_pad(x, 2 * P)[:, :, :-2 * P, :-2 * P]),
-         "padding applied on one side only (2P on top/left): pad P zeros on every side"),
-        (lambda: _conv(x, w.transpose(0, 1, 3, 2), b, S, P, d),
-         "filter rows and columns swapped: w[f, c, i, j] multiplies row i, column j"),
-        (lambda: _conv(x, w, b[::-1].copy(), S, P, d),
-         "biases in the wrong order: filter f gets b[f]"),
-    ]
-    if S > 1:
-        tries.append((lambda: _conv(x, w, b, S - 1, P, d, Ho, Wo),
-                      "stride off by one: window (i, j) starts at row i*stride"))
-    for make, hint in tries:
-        try:
-            alt = make()
-        except Exception:  # noqa: BLE001
-            continue
-        if alt is not None and alt.shape == g.shape and _close(g, alt, 1e-5, 1e-6):
-            return hint
-    return ""
-
-
-def _diag_conv_backward(case: Case, got: dict, exp: dict) -> str:
-    alts = _conv_backward_alts(case)
-    hints = {
-        "dx_flip": "dx uses the flipped kernel: in the loop form, add dout * w[f] (unflipped) "
-                   "to the window (the flip appears only in the convolution form)",
-        "dx_assign": "dx is overwritten: windows overlap, accumulate with += into dx",
-        "dw_assign": "dw of a shared weight is overwritten at each position: accumulate "
-                     "(+=) the contributions of every position and every image",
-        "dw_last_n": "dw holds only the last image: sum the shared-weight gradient over the "
-                     "images N too",
-        "db_first": "db not summed over N: sum dout over images, rows and columns",
-        "db_last": "db not summed over N: sum dout over images, rows and columns",
-        "db_mean": "db averaged over N: the gradient sums over images (no division)",
-        "db_zero": "db is zero: db[f] = sum of dout[:, f]",
-    }
-    for key, alt in alts.items():
-        if _matches(got, alt):
-            return hints[key]
-    return ""
-
-
 def _diag_lc(case: Case, got: dict, exp: dict) -> str:
-    x, w, b, cp = case.recipe["args"]
-    x = np.asarray(x, np.float64)
-    S, P = int(cp["stride"]), int(cp["pad"])
+    _, _, b, _ = case.recipe["args"]
     if "out" in got and "dx" not in got:
-        Ho, Wo = w.shape[:2]
-        shared = _conv(x, w[0, 0], b[0, 0], S, P, 1, Ho, Wo)
-        if shared is not None and _close(got["out"], shared):
-            return ("weights are shared: a locally-connected layer uses its own filter "
-                    "w[i, j] and bias b[i, j] at output position (i, j)")
         nob = exp["out"] - np.asarray(b, np.float64).transpose(2, 0, 1)[None]
         if _close(got["out"], nob):
             return "missing bias: add b[i, j, f] at output position (i, j)"
@@ -388,141 +244,12 @@ def _diag_lc(case: Case, got: dict, exp: dict) -> str:
     return ""
 
 
-def _im2col_alt(x, HH, WW, S, P, d, order="cij", col="nhw"):
-    xp = _pad(np.asarray(x, np.float64), P)
-    N, C = xp.shape[:2]
-    Ho = output_length(xp.shape[2], HH, S, 0, d)
-    Wo = output_length(xp.shape[3], WW, S, 0, d)
-    t = np.empty((C, HH, WW, N, Ho, Wo))
-    for i in range(HH):
-        for j in range(WW):
-            t[:, i, j] = xp[:, :, i * d: i * d + (Ho - 1) * S + 1: S,
-                            j * d: j * d + (Wo - 1) * S + 1: S].transpose(1, 0, 2, 3)
-    rows = {"cij": (0, 1, 2), "ijc": (1, 2, 0), "cji": (0, 2, 1)}[order]
-    cols = {"nhw": (3, 4, 5), "hwn": (4, 5, 3)}[col]
-    return t.transpose(*rows, *cols).reshape(C * HH * WW, N * Ho * Wo)
-
-
-def _diag_im2col(case: Case, got: dict, exp: dict) -> str:
-    x, HH, WW, S, P, d = case.recipe["args"]
-    g = got["cols"]
-    tries = [
-        (("ijc", "nhw", P), "rows in the wrong order: X_col row (c*HH + i)*WW + j must match "
-                            "w.reshape(F, -1) (channel, then filter row, then column)"),
-        (("cji", "nhw", P), "rows in the wrong order: filter row i before column j, "
-                            "(c*HH + i)*WW + j, like w.reshape(F, -1)"),
-        (("cij", "hwn", P), "columns in the wrong order: column (n*Ho + oh)*Wo + ow, image "
-                            "first, then output positions in reading order"),
-    ]
-    for (order, col, pad), hint in tries:
-        alt = _im2col_alt(x, HH, WW, S, pad, d, order, col)
-        if alt.shape == g.shape and _close(g, alt):
-            return hint
-    return ""
-
-
-def _diag_col2im(case: Case, got: dict, exp: dict) -> str:
-    cols, x_shape, HH, WW, S, P, d = case.recipe["args"]
-    N, C, H, W = x_shape
-    Hp, Wp = H + 2 * P, W + 2 * P
-    Ho, Wo = output_length(H, HH, S, P, d), output_length(W, WW, S, P, d)
-    c6 = np.asarray(cols, np.float64).reshape(C, HH, WW, N, Ho, Wo)
-    xp = np.zeros((N, C, Hp, Wp))
-    for n in range(N):
-        for oh in range(Ho):
-            for ow in range(Wo):
-                for i in range(HH):
-                    for j in range(WW):
-                        xp[n, :, oh * S + i * d, ow * S + j * d] = c6[:, i, j, n, oh, ow]
-    if _close(got["x"], xp[:, :, P:P + H, P:P + W]):
-        return ("entries overwritten: where windows overlap col2im must ADD the column "
-                "entries (np.add.at or +=), not assign them")
-    return ""
-
-
-def _pool_alts(case: Case, mode: str) -> dict[str, np.ndarray]:
-    x, pp = case.recipe["args"]
-    x = np.asarray(x, np.float64)
-    HH, WW, S = pp["pool_height"], pp["pool_width"], pp["stride"]
-    N, C, H, W = x.shape
-    Ho, Wo = output_length(H, HH, S), output_length(W, WW, S)
-    dout = np.asarray(case.recipe["dout"], np.float64) if "dout" in case.recipe else None
-    alts: dict[str, np.ndarray] = {}
-    if dout is None:
-        return alts
-    names = (("all_ties", "first_elem", "last_max", "assign", "split") if mode == "max"
-             else ("assign", "no_divide"))
-    for k in names:
-        alts[k] = np.zeros_like(x)
-    for n in range(N):
-        for c in range(C):
-            for i in range(Ho):
-                for j in range(Wo):
-                    r, s = i * S, j * S
-                    win = x[n, c, r:r + HH, s:s + WW]
-                    g = dout[n, c, i, j]
-                    if mode == "max":
-                        mask = win == win.max()
-                        alts["all_ties"][n, c, r:r + HH, s:s + WW] += g * mask
-                        alts["split"][n, c, r:r + HH, s:s + WW] += g * mask / mask.sum()
-                        alts["first_elem"][n, c, r, s] += g
-                        flat = np.flatnonzero(mask.ravel())
-                        a, bb = divmod(int(flat[-1]), WW)
-                        alts["last_max"][n, c, r + a, s + bb] += g
-                        a, bb = divmod(int(flat[0]), WW)
-                        alts["assign"][n, c, r + a, s + bb] = g
-                    else:
-                        alts["assign"][n, c, r:r + HH, s:s + WW] = g / (HH * WW)
-                        alts["no_divide"][n, c, r:r + HH, s:s + WW] += g
-    return alts
-
-
-def _diag_max_backward(case: Case, got: dict, exp: dict) -> str:
-    hints = {
-        "all_ties": "gradient sent to every tied maximum: route each window's gradient to ONE "
-                    "position, the first maximum in row-major order (np.argmax of the window)",
-        "split": "gradient split between tied maxima: send it all to the first maximum in "
-                 "row-major order",
-        "first_elem": "gradient sent to the first element of the window, not to its maximum: "
-                      "use the argmax position of the window",
-        "last_max": "gradient sent to the LAST tied maximum: the rule is the first maximum in "
-                    "row-major order (np.argmax returns it)",
-        "assign": "gradient overwritten where windows overlap: accumulate with +=",
-    }
-    for key, alt in _pool_alts(case, "max").items():
-        if _close(got["dx"], alt):
-            return hints[key]
-    return ""
-
-
 def _diag_avg_backward(case: Case, got: dict, exp: dict) -> str:
-    alts = _pool_alts(case, "avg")
-    if _close(got["dx"], alts["no_divide"]):
-        return "gradient not divided by the window size pool_height*pool_width"
-    if _close(got["dx"], alts["assign"]):
-        return "gradient overwritten where windows overlap: accumulate with +="
     return _scale_hint(got["dx"], exp["dx"], case, avg=True)
 
 
 def _diag_pool_forward(case: Case, got: dict, exp: dict) -> str:
-    x, pp = case.recipe["args"]
-    x = np.asarray(x, np.float64)
-    HH, WW, S = pp["pool_height"], pp["pool_width"], pp["stride"]
-    _, _, Ho, Wo = exp["out"].shape
-    g = got["out"]
-    win = np.lib.stride_tricks.sliding_window_view(x, (HH, WW), axis=(2, 3))
-    if S > 1 and win.shape[2] >= Ho and win.shape[3] >= Wo:
-        w1 = win[:, :, :Ho, :Wo]
-        if _close(g, w1.max(axis=(-1, -2))) or _close(g, w1.mean(axis=(-1, -2))):
-            return "stride not applied: window (i, j) starts at row i*stride, column j*stride"
-    ws = win[:, :, ::S, ::S][:, :, :Ho, :Wo]
-    if _close(g, ws.mean(axis=(-1, -2))) and not _close(exp["out"], ws.mean(axis=(-1, -2))):
-        return "this is average pooling: max pooling takes the maximum of each window"
-    if _close(g, ws.max(axis=(-1, -2))) and not _close(exp["out"], ws.max(axis=(-1, -2))):
-        return "this is max pooling: average pooling takes the mean of each window"
-    if _close(g, ws.sum(axis=(-1, -2))):
-        return "window sum, not mean: divide by pool_height*pool_width"
-    return _scale_hint(g, exp["out"], case, avg=True)
+    return _scale_hint(got["out"], exp["out"], case, avg=True)
 
 
 def _scale_hint(g: np.ndarray, e: np.ndarray, case: Case, avg: bool = False) -> str:
@@ -667,15 +394,10 @@ def _diag_softmax(case: Case, got: dict, exp: dict) -> str:
 
 
 FAMILY_DIAGNOSES: dict[str, Callable[[Case, dict, dict], str]] = {
-    "conv_forward": _diag_conv_forward,
-    "conv_backward": _diag_conv_backward,
     "lc_forward": _diag_lc,
     "lc_backward": _diag_lc,
-    "im2col": _diag_im2col,
-    "col2im": _diag_col2im,
     "max_forward": _diag_pool_forward,
     "avg_forward": _diag_pool_forward,
-    "max_backward": _diag_max_backward,
     "avg_backward": _diag_avg_backward,
     "conv_output_size": _diag_output_size,
     "perceptron_predict": _diag_predict,

@@ -63,6 +63,92 @@ _NO_SHORTCUT = ("dx misses the shortcut's gradient: add what flows back through 
 _GAP_SUM = "summed instead of averaged: divide each map's sum by H*W"
 _GAP_BWD = "gradient not divided by H*W: every pixel of map (n, c) receives dout[n, c] / (H*W)"
 
+
+#: Slips recognised by what they output (computed by grader/mutants/alternatives.py).
+_FLAT = [
+    ("conv_forward", "alt_conv_flipped",
+     "the kernel is flipped: a conv layer computes cross-correlation, use w as it is "
+     "(no [::-1, ::-1])"),
+    ("conv_forward", "alt_conv_no_bias", "missing bias: add b[f] to every output of filter f"),
+    ("conv_forward", "alt_conv_stride_one",
+     "stride not applied: window (i, j) starts at row i*stride, column j*stride"),
+    ("conv_forward", "alt_conv_stride_plus_one",
+     "stride off by one: window (i, j) starts at row i*stride, column j*stride"),
+    ("conv_forward", "alt_conv_dilation_ignored",
+     "dilation ignored: taps are d pixels apart (every d-th pixel of the window)"),
+    ("conv_forward", "alt_conv_dilation_gap",
+     "dilation convention: dilation=1 is an ordinary filter, taps are d apart (d-1 gaps), "
+     "not d+1"),
+    ("conv_forward", "alt_conv_pad_one_side",
+     "padding applied on one side only: pad P zeros on top, bottom, left and right"),
+    ("conv_forward", "alt_conv_pad_top_left",
+     "padding applied on one side only (2P on top/left): pad P zeros on every side"),
+    ("conv_forward", "alt_conv_filter_transposed",
+     "filter rows and columns swapped: w[f, c, i, j] multiplies row i, column j"),
+    ("conv_forward", "alt_conv_bias_reversed", "biases in the wrong order: filter f gets b[f]"),
+    ("conv_forward", "alt_conv_stride_minus_one",
+     "stride off by one: window (i, j) starts at row i*stride"),
+    ("conv_backward", "alt_conv_dx_flip",
+     "dx uses the flipped kernel: in the loop form, add dout * w[f] (unflipped) to the window "
+     "(the flip appears only in the convolution form)"),
+    ("conv_backward", "alt_conv_dx_assign",
+     "dx is overwritten: windows overlap, accumulate with += into dx"),
+    ("conv_backward", "alt_conv_dw_assign",
+     "dw of a shared weight is overwritten at each position: accumulate (+=) the "
+     "contributions of every position and every image"),
+    ("conv_backward", "alt_conv_dw_last_n",
+     "dw holds only the last image: sum the shared-weight gradient over the images N too"),
+    ("conv_backward", "alt_conv_db_first",
+     "db not summed over N: sum dout over images, rows and columns"),
+    ("conv_backward", "alt_conv_db_last",
+     "db not summed over N: sum dout over images, rows and columns"),
+    ("conv_backward", "alt_conv_db_mean",
+     "db averaged over N: the gradient sums over images (no division)"),
+    ("conv_backward", "alt_conv_db_zero", "db is zero: db[f] = sum of dout[:, f]"),
+    ("lc_forward", "alt_lc_shared",
+     "weights are shared: a locally-connected layer uses its own filter w[i, j] and bias "
+     "b[i, j] at output position (i, j)"),
+    ("im2col", "alt_im2col_ijc_nhw",
+     "rows in the wrong order: X_col row (c*HH + i)*WW + j must match w.reshape(F, -1) "
+     "(channel, then filter row, then column)"),
+    ("im2col", "alt_im2col_cji_nhw",
+     "rows in the wrong order: filter row i before column j, (c*HH + i)*WW + j, like "
+     "w.reshape(F, -1)"),
+    ("im2col", "alt_im2col_cij_hwn",
+     "columns in the wrong order: column (n*Ho + oh)*Wo + ow, image first, then output "
+     "positions in reading order"),
+    ("col2im", "alt_col2im_assign",
+     "entries overwritten: where windows overlap col2im must ADD the column entries "
+     "(np.add.at or +=), not assign them"),
+    ("max_backward", "alt_maxpool_all_ties",
+     "gradient sent to every tied maximum: route each window's gradient to ONE position, the "
+     "first maximum in row-major order (np.argmax of the window)"),
+    ("max_backward", "alt_maxpool_split",
+     "gradient split between tied maxima: send it all to the first maximum in row-major order"),
+    ("max_backward", "alt_maxpool_first_elem",
+     "gradient sent to the first element of the window, not to its maximum: use the argmax "
+     "position of the window"),
+    ("max_backward", "alt_maxpool_last_max",
+     "gradient sent to the LAST tied maximum: the rule is the first maximum in row-major order "
+     "(np.argmax returns it)"),
+    ("max_backward", "alt_maxpool_assign",
+     "gradient overwritten where windows overlap: accumulate with +="),
+    ("avg_backward", "alt_avgpool_no_divide",
+     "gradient not divided by the window size pool_height*pool_width"),
+    ("avg_backward", "alt_avgpool_assign",
+     "gradient overwritten where windows overlap: accumulate with +="),
+    ("max_forward", "alt_maxpool_stride_one",
+     "stride not applied: window (i, j) starts at row i*stride, column j*stride"),
+    ("max_forward", "alt_maxpool_other_kind",
+     "this is average pooling: max pooling takes the maximum of each window"),
+    ("max_forward", "alt_maxpool_sum", "window sum, not mean: divide by pool_height*pool_width"),
+    ("avg_forward", "alt_avgpool_stride_one",
+     "stride not applied: window (i, j) starts at row i*stride, column j*stride"),
+    ("avg_forward", "alt_avgpool_other_kind",
+     "this is max pooling: average pooling takes the mean of each window"),
+    ("avg_forward", "alt_avgpool_sum", "window sum, not mean: divide by pool_height*pool_width"),
+]
+
 MISTAKES: tuple[Mistake, ...] = (
     Mistake("conv_forward", "conv_no_padding", {}, _NO_PAD,
             "written from the stub (its Ho, Wo kept), slides over x without padding it"),
@@ -89,6 +175,7 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake("gap_forward", "gap_sums", {"reduce": "sum"}, _GAP_SUM, "x.sum(axis=(2, 3))"),
     Mistake("gap_backward", "gap_backward_not_divided", {"divide": False}, _GAP_BWD,
             "dx = dout broadcast over H, W"),
+    *(Mistake(family, name, {}, hint, hint.split(":", 1)[0]) for family, name, hint in _FLAT),
 )
 
 
@@ -105,7 +192,7 @@ def _close(a: np.ndarray, b: np.ndarray) -> bool:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return False
-    return bool(np.all(np.abs(a - b) <= 1e-8 + 1e-6 * np.abs(b)))
+    return bool(np.all(np.abs(a - b) <= 1e-6 + 1e-5 * np.abs(b)))  # float32 results too
 
 
 def match_mistake(outputs_of_case: tuple[str, ...], got: dict[str, np.ndarray],

@@ -21,6 +21,7 @@ import numpy as np
 from grader.checks.cases import Case
 from grader.checks.mistakes import Mistake
 from grader.harness.recipes import run_recipe
+from grader.mutants import alternatives
 
 MODULE = "grader.mutants.kernels_blocks"
 LIBRARY = Path(__file__).resolve().parents[2] / "cs231n_lib"
@@ -114,6 +115,8 @@ def outputs(case: Case, mistake: Mistake) -> dict[str, np.ndarray]:
         function = BODIES[mistake.name][1]
         return run_recipe({**case.recipe, "module": _body_module(mistake.name),
                            "function": function})
+    if mistake.family not in FAMILY_KERNELS and mistake.family in alternatives.FAMILIES:
+        return alternatives.outputs(case, mistake.family, mistake.name)
     if mistake.family not in FAMILY_KERNELS:
         raise ValueError(f"no kernels for the family of {mistake.name!r}: {mistake.family}")
     _, _, _, _, fwd, bwd = FAMILY_KERNELS[mistake.family]
