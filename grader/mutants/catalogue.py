@@ -146,6 +146,9 @@ MUTANTS: tuple[Mutant, ...] = (
     _conv_fwd("conv_bias_reversed", "b indexed from the end", "biases in the wrong order",
               bias_order=True),
     # --- conv backward -----------------------------------------------------------------
+    Mutant("conv_backward_no_padding", "conv_naive", ("conv_backward_naive",), "",
+           "did you pad?", "written from the stub (its Ho, Wo kept), no padded xp",
+           body=BODIES["conv_backward_no_padding"][2]),
     _conv_bwd("conv_db_per_image", "db not summed over N (shape (N, F))",
               "sum dout over the images", db_mode="per_image"),
     _conv_bwd("conv_db_first_image", "db from the first image only", "db not summed over N",

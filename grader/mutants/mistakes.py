@@ -44,9 +44,32 @@ return out, (x, w, b, conv_param)
 
 
 
-#: Mistakes written into the student stub: name -> (library module, function, body).
+#: conv_backward_naive written from its stub (Ho, Wo kept), also forgetting the padding.
+_NO_PAD_BACKWARD_FROM_STUB = """\
+N, C, H, W = x.shape
+F, _, HH, WW = w.shape
+dx = np.zeros(x.shape, dtype=dtype)
+dw = np.zeros(w.shape, dtype=dtype)
+db = np.zeros(F, dtype=dtype)
+for n in range(N):
+    for f in range(F):
+        for i in range(Ho):
+            for j in range(Wo):
+                rows = slice(i * stride, i * stride + (HH - 1) * dilation + 1, dilation)
+                cols = slice(j * stride, j * stride + (WW - 1) * dilation + 1, dilation)
+                g = dout[n, f, i, j]
+                dx[n, :, rows, cols] += g * w[f]
+                dw[f] += g * x[n, :, rows, cols]
+                db[f] += g
+return dx, dw, db
+"""
+
+#: Mistakes written into the student stub: name -> (library module, function, body). Those
+#: that raise on some cases are recognised by the error (grader.checks.mistakes.exception_hint).
 BODIES: dict[str, tuple[str, str, str]] = {
     "conv_no_padding": ("conv_naive", "conv_forward_naive", _NO_PAD_FROM_STUB),
+    "conv_backward_no_padding": ("conv_naive", "conv_backward_naive",
+                                 _NO_PAD_BACKWARD_FROM_STUB),
 }
 
 
