@@ -10,7 +10,7 @@ from __future__ import annotations
 import zlib
 
 from grader.checks.blocks import _bn, _gp, _rb
-from grader.checks.registry import _cv, _pl
+from grader.checks.params import _cv, _pl
 
 _SALT = "qv7-hidden-2026-b3"
 RANDOM_COUNT = 2
