@@ -44,8 +44,11 @@ def global_avg_pool_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     Returns:
         dx: ``(N, C, H, W)``; every pixel of a map receives ``dout[n, c] / (H * W)``.
     """
-    if not isinstance(cache, tuple) or len(cache) != 1 or len(cache[0]) != 4:
-        raise ValueError("global_avg_pool_backward: cache must be the (x_shape,) of the forward")
+    shape = cache[0] if isinstance(cache, tuple) and len(cache) == 1 else None
+    if not (isinstance(shape, tuple) and len(shape) == 4
+            and all(isinstance(n, int | np.integer) and n > 0 for n in shape)):
+        raise ValueError("global_avg_pool_backward: cache must be the (x_shape,) of the forward, "
+                         "x_shape four positive integers (N, C, H, W)")
     N, C, H, W = cache[0]
     _validate.array(dout, "dout", ndim=2, layout="(N, C)")
     if dout.shape != (N, C):

@@ -112,6 +112,19 @@ def test_mutant_kernels_are_correct_with_default_switches(tmp_path):
         Mutant("ok_net", "convnet", ("ThreeLayerConvNet",),
                "\n\ndef _ok(self, X, y=None):\n    return _mk_convnet_loss(self, X, y)\n\n\n"
                "ThreeLayerConvNet.loss = _ok\n", "-"),
+        *(Mutant(f"ok_{module}", module, checks, "".join(
+            _fn(f, "*a, **k", f"{kernel}(*a, **k)") for f, kernel in functions), "-",
+            kernels="kernels_blocks.py")
+          for module, checks, functions in (
+            ("batchnorm", ("spatial_batchnorm_forward", "spatial_batchnorm_backward"),
+             [("spatial_batchnorm_forward", "_mkb_bn_forward"),
+              ("spatial_batchnorm_backward", "_mkb_bn_backward")]),
+            ("residual", ("residual_block_forward", "residual_block_backward"),
+             [("residual_block_forward", "_mkb_residual_forward"),
+              ("residual_block_backward", "_mkb_residual_backward")]),
+            ("global_pool", ("global_avg_pool_forward", "global_avg_pool_backward"),
+             [("global_avg_pool_forward", "_mkb_gap_forward"),
+              ("global_avg_pool_backward", "_mkb_gap_backward")]))),
     ]
     # every kernel's graded function is covered, so "correct by default" is checked for all
     assert {c for m in correct for c in m.checks} >= {c for m in MUTANTS for c in m.checks}
@@ -158,6 +171,73 @@ def test_swapped_library_restores_modules(tmp_path):
 
     assert after is original and sys.modules["cs231n_lib.conv_naive"] is original
     assert sys.path == path_before
+
+
+def test_every_known_mistake_is_a_mutant_with_its_own_hint():
+    """One catalogue: each Mistake of grader.checks.blocks is a mutant carrying its hint, and
+    the release's shipped check package holds the mistakes' names and hints, not their code."""
+    from grader.checks.mistakes import MISTAKES
+
+    for mistake in MISTAKES:
+        if mistake.name.startswith("alt_"):  # recognised from outputs only, no mutant of its own
+            continue
+        mutant = by_name(mistake.name)
+        assert mistake.hint.lower().startswith(mutant.hint.lower()), mistake.name
+    import ast
+
+    for shipped in ("blocks.py", "mistakes.py"):
+        tree = ast.parse((ROOT / "grader/checks" / shipped).read_text())
+        calls = {n.func.attr for n in ast.walk(tree)
+                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+        assert not calls & {"mean", "var", "sqrt", "sum"}, f"{shipped} computes statistics"
+
+
+def test_block_mistakes_are_diagnosed_from_stored_outputs_without_the_kernels(tmp_path):
+    """A student copy has no grader/mutants: the release file's mistake outputs must suffice."""
+    expected.reset()
+    path = expected.write(tmp_path / "visible_expected.npz", ["spatial_batchnorm_forward"])
+    spec = registry.get("spatial_batchnorm_forward")
+    case = spec.fixed_cases()[1]  # train_update: running averages given
+    saved_kernels, saved_data = list(expected._kernels), expected.DATA
+    try:
+        expected.reset()
+        expected._kernels[:] = [None]  # as in a student copy
+        expected.DATA = path
+        stored = expected.mistake_outputs(spec, case)
+        assert "bn_running_not_updated" in stored
+        assert set(stored["bn_momentum_swapped"]) == {"out", "running_mean", "running_var"}
+        hidden = spec.hidden_cases()[0]
+        assert expected.mistake_outputs(spec, hidden) == {}  # never stored, not computable
+    finally:
+        expected._kernels[:] = saved_kernels
+        expected.DATA = saved_data
+        expected.reset()
+
+
+def test_a_student_copy_gets_the_hints_from_the_release_file_alone(tmp_path):
+    """No grader/mutants in a student copy: the stored mistake outputs give the same hints."""
+    picks = ["conv_kernel_flipped", "conv_no_padding", "maxpool_grad_all_ties",
+             "im2col_rows_hwc", "col2im_assigns", "conv_dx_flipped", "bn_running_not_updated",
+             "res_skip_after_relu"]
+    names = sorted({c for p in picks for c in by_name(p).checks})
+    expected.reset()
+    path = expected.write(tmp_path / "visible_expected.npz", names)
+    saved_kernels, saved_data = list(expected._kernels), expected.DATA
+    try:
+        expected.reset()
+        expected._kernels[:] = [None]  # as in a student copy: nothing computed live
+        expected.DATA = path
+        for pick in picks:
+            mutant = by_name(pick)
+            tree = tmp_path / pick
+            make_submission(tree, [pick])
+            with swapped_library(tree):
+                hints = [r.hint.lower() for c in mutant.checks for r in visible.run(c).failures()]
+            assert any(mutant.hint.lower() in h for h in hints), (pick, hints[:3])
+    finally:
+        expected._kernels[:] = saved_kernels
+        expected.DATA = saved_data
+        expected.reset()
 
 
 def test_every_mutant_fails_a_hidden_case_in_the_trusted_comparison(tmp_path):

@@ -41,7 +41,8 @@ def test_stub_release_gets_nothing(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "mutant", ["conv_no_padding", "maxpool_grad_all_ties", "col2im_assigns", "update_on_correct"]
+    "mutant", ["conv_no_padding", "maxpool_grad_all_ties", "col2im_assigns", "update_on_correct",
+               "res_projection_missing_on_stride"]
 )
 def test_mutant_loses_only_its_function(tmp_path, mutant):
     report = grade_library(make_submission(tmp_path, mutant))

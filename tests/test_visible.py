@@ -77,7 +77,47 @@ def test_every_stub_fails_with_not_written_yet(tmp_path):
         assert "not written yet" in res.message, res.line()
     assert report.score() == 0
     text = report.text()
-    assert "more cases failed the same way" in text  # one explanation per function
+    for name in registry.SPECS:  # one explanation per function, the hint first, said once
+        block = text.split(f"== {name} (", 1)[1].split("\n== ", 1)[0]
+        assert block.count("not written yet") == 1, block
+        assert block.splitlines()[1].startswith(f"FAIL {name}: not written yet - write the body")
+        assert "NotImplementedError" in block
+
+
+def test_grade_cell_says_one_short_line_hint_first(tmp_path, capsys):
+    """nbgrader's Validate shows the start of the AssertionError: the hint must lead, once."""
+    make_stub_submission(tmp_path / "stub")
+    with swapped_library(tmp_path / "stub"):
+        with pytest.raises(AssertionError) as stub:
+            visible.grade("spatial_batchnorm_forward")
+    text = str(stub.value)
+    assert text.startswith("spatial_batchnorm_forward: not written yet - write the body of "
+                           "spatial_batchnorm_forward; see 09_modern_blocks.ipynb")
+    assert text.count("not written yet") == 1 and len(text) < 200
+    make_submission(tmp_path / "flip", ["conv_kernel_flipped"])
+    with swapped_library(tmp_path / "flip"):
+        with pytest.raises(AssertionError) as flip:
+            visible.grade("conv_forward_naive")
+    assert str(flip.value).startswith("conv_forward_naive: hint: the kernel is flipped")
+    assert "\n" not in str(flip.value)
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""  # no second table: the check cell printed it
+    visible.grade("conv_forward_naive", reload=False)
+    assert capsys.readouterr().out.strip() == "conv_forward_naive: all 8 visible cases passed"
+
+
+def test_no_padding_written_from_the_stub_is_told_to_pad_on_every_failing_case(tmp_path):
+    """Issue 13: the learner keeps the stub's Ho, Wo and forgets to pad; some cases raise a
+    broadcast error, stride2_pad1 returns wrong numbers: each gets "did you pad?"."""
+    expected.prime(["conv_forward_naive"])
+    make_submission(tmp_path, ["conv_no_padding"])
+    with swapped_library(tmp_path):
+        report = visible.run("conv_forward_naive")
+    failed = {r.case.split("/", 2)[2]: r for r in report.failures()}
+    assert "stride2_pad1" in failed and "plain" not in failed  # pad 0 is right
+    assert any("broadcast" in r.message for r in failed.values())
+    assert all(r.hint.startswith("did you pad?") for r in failed.values()), [
+        (k, r.hint) for k, r in failed.items()]
 
 
 def test_check_never_raises_on_broken_code(tmp_path, capsys):

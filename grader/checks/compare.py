@@ -1,13 +1,15 @@
 """Compare a result with the reference and say what is wrong with it.
 
-:func:`compare` is used by both the in-kernel checker (:mod:`grader.checks.visible`) and the trusted
-secure grader. It never raises and never imports learner code: the alternative results it
-matches against ("what would the output be with the kernel flipped?") are computed by the
-small NumPy helpers of this module from the case's own inputs.
+:func:`compare` is used by both the in-kernel checker (:mod:`grader.checks.visible`) and the
+trusted secure grader. It never raises, never imports learner code and holds no
+implementation of a graded function: "which known mistake matches" compares the result with
+the mistakes' outputs computed on the trusted side (:mod:`grader.checks.mistakes`, stored in
+the release for the visible cases); :mod:`grader.checks.hints` adds the formula-based shape
+hints and the generic patterns.
 
 Order of checks: exception / stub, expected error, missing output, shape (with what the
 formula gives), dtype, NaN/inf, values (measured error against the tolerance, first differing
-index), then the pattern diagnosis (family-specific hypotheses, then generic patterns).
+index), then the diagnosis (known mistakes, family hints, generic patterns).
 """
 
 from __future__ import annotations
@@ -19,8 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from cs231n_lib._validate import effective_size, output_length
+from grader.checks import blocks, mistakes
+from grader.checks import expected as _expected
 from grader.checks.cases import Case
+from grader.checks.hints import (
+    FAMILY_DIAGNOSES,
+    close,
+    conv_input,
+    generic_hint,
+    shape_hint,
+)
 from grader.checks.registry import PROPERTY_TOL
 
 MAX_MESSAGE = 600
@@ -104,629 +114,6 @@ def _type_name(exc: BaseException) -> str:
     return getattr(exc, "type_name", None) or type(exc).__name__
 
 
-# ------------------------------------------------------------------------------------------
-# small trusted helpers (never the learner's code)
-# ------------------------------------------------------------------------------------------
-
-
-def _close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-6, atol: float = 1e-8) -> bool:
-    if a.shape != b.shape:
-        return False
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        return False
-    return bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
-
-
-def _pad(x: np.ndarray, p: int) -> np.ndarray:
-    return np.pad(x.astype(np.float64), ((0, 0), (0, 0), (p, p), (p, p)))
-
-
-def _conv(x, w, b, stride, pad, dil=1, Ho=None, Wo=None, *, flip=False, xpad=None):
-    """Cross-correlation (the conv layer) of ``x`` with ``w``; optional flip / forced size."""
-    xp = _pad(x, pad) if xpad is None else xpad
-    w = np.asarray(w, dtype=np.float64)
-    if flip:
-        w = w[:, :, ::-1, ::-1]
-    F, C, HH, WW = w.shape
-    if Ho is None:
-        Ho = (xp.shape[2] - (HH - 1) * dil - 1) // stride + 1
-        Wo = (xp.shape[3] - (WW - 1) * dil - 1) // stride + 1
-    if (Ho - 1) * stride + (HH - 1) * dil >= xp.shape[2] or (
-            (Wo - 1) * stride + (WW - 1) * dil >= xp.shape[3]) or Ho < 1 or Wo < 1:
-        return None
-    out = np.zeros((x.shape[0], F, Ho, Wo))
-    for i in range(HH):
-        for j in range(WW):
-            patch = xp[:, :, i * dil: i * dil + (Ho - 1) * stride + 1: stride,
-                       j * dil: j * dil + (Wo - 1) * stride + 1: stride]
-            out += np.einsum("nchw,fc->nfhw", patch, w[:, :, i, j])
-    if b is not None:
-        out += np.asarray(b, dtype=np.float64)[None, :, None, None]
-    return out
-
-
-def _conv_input(case: Case):
-    x, w, b, cp = case.recipe["args"]
-    return (np.asarray(x, np.float64), np.asarray(w, np.float64), np.asarray(b, np.float64),
-            int(cp["stride"]), int(cp["pad"]), int(cp.get("dilation", 1)))
-
-
-def _conv_backward_alts(case: Case) -> dict[str, dict[str, np.ndarray]]:
-    """dx/dw/db of typical wrong backward passes, by explicit loops (cases are tiny)."""
-    x, w, b, S, P, d = _conv_input(case)
-    dout = np.asarray(case.recipe["dout"], np.float64)
-    N, C, H, W = x.shape
-    F, _, HH, WW = w.shape
-    _, _, Ho, Wo = dout.shape
-    xp = _pad(x, P)
-    sh, sw = effective_size(HH, d), effective_size(WW, d)
-    dx_flip = np.zeros_like(xp)
-    dx_assign = np.zeros_like(xp)
-    dw_assign = np.zeros_like(w)
-    for n in range(N):
-        for f in range(F):
-            for i in range(Ho):
-                for j in range(Wo):
-                    rs = slice(i * S, i * S + sh, d)
-                    cs = slice(j * S, j * S + sw, d)
-                    g = dout[n, f, i, j]
-                    dx_flip[n, :, rs, cs] += g * w[f, :, ::-1, ::-1]
-                    dx_assign[n, :, rs, cs] = g * w[f]
-                    dw_assign[f] = g * xp[n, :, rs, cs]
-    dw_last_n = np.zeros_like(w)
-    for f in range(F):
-        for i in range(Ho):
-            for j in range(Wo):
-                rs = slice(i * S, i * S + sh, d)
-                cs = slice(j * S, j * S + sw, d)
-                dw_last_n[f] += dout[N - 1, f, i, j] * xp[N - 1, :, rs, cs]
-    crop = (slice(None), slice(None), slice(P, P + H), slice(P, P + W))
-    return {
-        "dx_flip": {"dx": dx_flip[crop]},
-        "dx_assign": {"dx": dx_assign[crop]},
-        "dw_assign": {"dw": dw_assign},
-        "dw_last_n": {"dw": dw_last_n},
-        "db_first": {"db": dout[0].sum(axis=(1, 2))},
-        "db_last": {"db": dout[-1].sum(axis=(1, 2))},
-        "db_mean": {"db": dout.sum(axis=(0, 2, 3)) / N},
-        "db_zero": {"db": np.zeros(F)},
-    }
-
-
-# ------------------------------------------------------------------------------------------
-# shape diagnosis
-# ------------------------------------------------------------------------------------------
-
-
-def _ol(size: int, field: int, stride: int, pad: int, dil: int) -> float:
-    return (size + 2 * pad - ((field - 1) * dil + 1)) / stride + 1
-
-
-def _conv_shape_hint(case: Case, name: str, got: tuple, exp: tuple) -> str:
-    p = case.params
-    H, W, HH, WW = p["H"], p["W"], p["HH"], p["WW"]
-    S, P, d = p["stride"], p["pad"], p.get("dilation", 1)
-    if name in ("dx", "x") and len(got) == 4 and got[2:] == (H + 2 * P, W + 2 * P):
-        return (f"{name} has the padded size {got[2:]}: strip the padding, keep "
-                f"[{P}:{P}+H, {P}:{P}+W]")
-    if name == "db" and len(got) == 2:
-        return "db has one row per image: sum dout over the images N as well as H and W"
-    if name == "dw" and len(got) == 6 and len(exp) == 4:
-        return "dw keeps one filter gradient per position: a shared weight sums them"
-    if name == "dw" and len(got) == 4 and len(exp) == 6:
-        return ("dw is summed over positions: a locally-connected layer has its own weights "
-                "at every output position, keep them apart")
-    if len(got) != 4 or len(exp) != 4 or name not in ("out", "dout"):
-        if name == "cols" and got == exp[::-1]:
-            return "columns and rows swapped: X_col is (C*HH*WW, N*Ho*Wo)"
-        if name == "cols" and len(got) == 2:
-            for text, pad, stride in (("did you pad? without padding", 0, S),
-                                      ("stride not applied? with stride 1", P, 1)):
-                ho, wo = _ol(H, HH, stride, pad, d), _ol(W, WW, stride, pad, d)
-                if got[1] == p["N"] * int(ho) * int(wo) and (pad, stride) != (P, S):
-                    return (f"{text} there are N*Ho*Wo = {got[1]} columns; the right count "
-                            f"is {exp[1]}")
-        return ""
-    alts = [
-        ("did you pad? without padding the formula gives", 0, S, d),
-        ("stride not applied? with stride 1 the formula gives", P, 1, d),
-        ("dilation ignored? with an ordinary filter the formula gives", P, S, 1),
-        ("dilation convention: dilation=1 is an ordinary filter with taps d apart (d-1 gaps), "
-         "spanning (F-1)*d+1; with d gaps the formula gives", P, S, d + 1),
-        ("padding applied on one side only? with P on one side the formula gives", 0, S, d),
-    ]
-    for text, pad, stride, dil in alts:
-        if (pad, stride, dil) == (P, S, d):
-            continue
-        ho = _ol(H, HH, stride, pad, dil)
-        wo = _ol(W, WW, stride, pad, dil)
-        if text.startswith("padding applied on one side"):
-            ho, wo = (H + P - (HH - 1) * d - 1) / S + 1, (W + P - (WW - 1) * d - 1) / S + 1
-        if (int(ho), int(wo)) == got[2:] or (np.floor(ho), np.floor(wo)) == got[2:]:
-            return (f"{text} {got[2:]}; the right size is (H + 2P - ((F-1)*d+1))/S + 1 "
-                    f"= {exp[2:]}")
-    if got[2:] == (exp[2] + 1, exp[3] + 1) or got[2:] == (exp[2] - 1, exp[3] - 1):
-        return "off by one in the output size: Ho = (H + 2P - F_eff)/S + 1"
-    if got[1] != exp[1]:
-        return f"axis 1 should be {exp[1]} (filters F / channels C); check the layout NCHW"
-    return "the output size is (H + 2P - ((F-1)*d+1))/S + 1 per axis"
-
-
-def _pool_shape_hint(case: Case, name: str, got: tuple, exp: tuple) -> str:
-    p = case.params
-    if name == "out" and len(got) == 4 and got[2:] == (p["H"] - p["ph"] + 1,
-                                                        p["W"] - p["pw"] + 1):
-        return "stride not applied: Ho = (H - pool_height)/stride + 1"
-    if name == "out" and len(got) == 4 and got[2:] == (p["H"] // p["ph"], p["W"] // p["pw"]):
-        return "output size computed with the pool size as stride: use pool_param['stride']"
-    return "pooling keeps N and C; Ho = (H - pool_height)/stride + 1"
-
-
-def _shape_hint(family: str, case: Case, name: str, got: tuple, exp: tuple) -> str:
-    try:
-        if family in ("conv_forward", "conv_backward", "lc_forward", "lc_backward", "im2col",
-                      "col2im"):
-            return _conv_shape_hint(case, name, got, exp)
-        if family.startswith(("max_", "avg_")):
-            return _pool_shape_hint(case, name, got, exp)
-        if family == "fc_to_conv" and name == "w_conv" and sorted(got) == sorted(exp):
-            return "w_conv axes in the wrong order: (M, C, H, W), one conv filter per FC unit"
-        if family == "fc_to_conv" and name == "b_conv":
-            return "b_conv is one bias per conv filter: shape (M,)"
-        if family == "affine_backward" and name == "dx":
-            return "dx must have x's shape: reshape dout @ w.T back to x.shape"
-        if family == "affine_backward" and name == "dw" and got == exp[::-1]:
-            return "dw transposed: dw = x.reshape(N, -1).T @ dout, shape (D, M)"
-        if family == "perceptron_update":
-            return "w keeps its shape (D,), b is a number"
-        if got == exp[::-1] and len(got) == 2:
-            return "transposed: rows and columns swapped"
-    except Exception:  # noqa: BLE001 - a diagnosis must never break the comparison
-        return ""
-    return ""
-
-
-# ------------------------------------------------------------------------------------------
-# value diagnosis: family hypotheses
-# ------------------------------------------------------------------------------------------
-
-
-def _matches(got: dict, alt: dict) -> bool:
-    return all(k in got and _close(got[k], v) for k, v in alt.items())
-
-
-def _diag_conv_forward(case: Case, got: dict, exp: dict) -> str:
-    x, w, b, S, P, d = _conv_input(case)
-    g = got["out"]
-    N, F, Ho, Wo = g.shape
-    tries = [
-        (lambda: _conv(x, w, b, S, P, d, flip=True),
-         "the kernel is flipped: a conv layer computes cross-correlation, use w as it is "
-         "(no [::-1, ::-1])"),
-        (lambda: _conv(x, w, None, S, P, d),
-         "missing bias: add b[f] to every output of filter f"),
-        (lambda: _conv(x, w, b, 1, P, d, Ho, Wo),
-         "stride not applied: window (i, j) starts at row i*stride, column j*stride"),
-        (lambda: _conv(x, w, b, S + 1, P, d, Ho, Wo),
-         "stride off by one: window (i, j) starts at row i*stride, column j*stride"),
-        (lambda: _conv(x, w, b, S, P, 1, Ho, Wo),
-         "dilation ignored: taps are d pixels apart (every d-th pixel of the window)"),
-        (lambda: _conv(x, w, b, S, P, d + 1, Ho, Wo, xpad=_pad(x, P + 2)[:, :, 2:, 2:]),
-         "dilation convention: dilation=1 is an ordinary filter, taps are d apart (d-1 gaps),"
-         " not d+1"),
-        (lambda: _conv(x, w, b, S, 0, d, Ho, Wo, xpad=_pad(x, P)[:, :, P:, P:]),
-         "padding applied on one side only: pad P zeros on top, bottom, left and right"),
-        (lambda: _conv(x, w, b, S, 0, d, Ho, Wo, xpad=_pad(x, 2 * P)[:, :, :-2 * P, :-2 * P]),
-         "padding applied on one side only (2P on top/left): pad P zeros on every side"),
-        (lambda: _conv(x, w.transpose(0, 1, 3, 2), b, S, P, d),
-         "filter rows and columns swapped: w[f, c, i, j] multiplies row i, column j"),
-        (lambda: _conv(x, w, b[::-1].copy(), S, P, d),
-         "biases in the wrong order: filter f gets b[f]"),
-    ]
-    if S > 1:
-        tries.append((lambda: _conv(x, w, b, S - 1, P, d, Ho, Wo),
-                      "stride off by one: window (i, j) starts at row i*stride"))
-    for make, hint in tries:
-        try:
-            alt = make()
-        except Exception:  # noqa: BLE001
-            continue
-        if alt is not None and alt.shape == g.shape and _close(g, alt, 1e-5, 1e-6):
-            return hint
-    return ""
-
-
-def _diag_conv_backward(case: Case, got: dict, exp: dict) -> str:
-    alts = _conv_backward_alts(case)
-    hints = {
-        "dx_flip": "dx uses the flipped kernel: in the loop form, add dout * w[f] (unflipped) "
-                   "to the window (the flip appears only in the convolution form)",
-        "dx_assign": "dx is overwritten: windows overlap, accumulate with += into dx",
-        "dw_assign": "dw of a shared weight is overwritten at each position: accumulate "
-                     "(+=) the contributions of every position and every image",
-        "dw_last_n": "dw holds only the last image: sum the shared-weight gradient over the "
-                     "images N too",
-        "db_first": "db not summed over N: sum dout over images, rows and columns",
-        "db_last": "db not summed over N: sum dout over images, rows and columns",
-        "db_mean": "db averaged over N: the gradient sums over images (no division)",
-        "db_zero": "db is zero: db[f] = sum of dout[:, f]",
-    }
-    for key, alt in alts.items():
-        if _matches(got, alt):
-            return hints[key]
-    return ""
-
-
-def _diag_lc(case: Case, got: dict, exp: dict) -> str:
-    x, w, b, cp = case.recipe["args"]
-    x = np.asarray(x, np.float64)
-    S, P = int(cp["stride"]), int(cp["pad"])
-    if "out" in got and "dx" not in got:
-        Ho, Wo = w.shape[:2]
-        shared = _conv(x, w[0, 0], b[0, 0], S, P, 1, Ho, Wo)
-        if shared is not None and _close(got["out"], shared):
-            return ("weights are shared: a locally-connected layer uses its own filter "
-                    "w[i, j] and bias b[i, j] at output position (i, j)")
-        nob = exp["out"] - np.asarray(b, np.float64).transpose(2, 0, 1)[None]
-        if _close(got["out"], nob):
-            return "missing bias: add b[i, j, f] at output position (i, j)"
-        return ""
-    dout = np.asarray(case.recipe["dout"], np.float64)
-    if "dw" in got and got["dw"].shape == exp["dw"].shape:
-        summed = np.broadcast_to(exp["dw"].sum(axis=(0, 1)), exp["dw"].shape)
-        if _close(got["dw"], summed):
-            return ("dw summed over positions: each position (i, j) has its own weights; "
-                    "dw[i, j] collects only the windows at (i, j)")
-    if "db" in got and got["db"].shape == exp["db"].shape:
-        for k in (0, -1):
-            if _close(got["db"], dout[k].transpose(1, 2, 0)):
-                return "db not summed over N: db[i, j, f] = sum over images of dout[:, f, i, j]"
-    return ""
-
-
-def _im2col_alt(x, HH, WW, S, P, d, order="cij", col="nhw"):
-    xp = _pad(np.asarray(x, np.float64), P)
-    N, C = xp.shape[:2]
-    Ho = output_length(xp.shape[2], HH, S, 0, d)
-    Wo = output_length(xp.shape[3], WW, S, 0, d)
-    t = np.empty((C, HH, WW, N, Ho, Wo))
-    for i in range(HH):
-        for j in range(WW):
-            t[:, i, j] = xp[:, :, i * d: i * d + (Ho - 1) * S + 1: S,
-                            j * d: j * d + (Wo - 1) * S + 1: S].transpose(1, 0, 2, 3)
-    rows = {"cij": (0, 1, 2), "ijc": (1, 2, 0), "cji": (0, 2, 1)}[order]
-    cols = {"nhw": (3, 4, 5), "hwn": (4, 5, 3)}[col]
-    return t.transpose(*rows, *cols).reshape(C * HH * WW, N * Ho * Wo)
-
-
-def _diag_im2col(case: Case, got: dict, exp: dict) -> str:
-    x, HH, WW, S, P, d = case.recipe["args"]
-    g = got["cols"]
-    tries = [
-        (("ijc", "nhw", P), "rows in the wrong order: X_col row (c*HH + i)*WW + j must match "
-                            "w.reshape(F, -1) (channel, then filter row, then column)"),
-        (("cji", "nhw", P), "rows in the wrong order: filter row i before column j, "
-                            "(c*HH + i)*WW + j, like w.reshape(F, -1)"),
-        (("cij", "hwn", P), "columns in the wrong order: column (n*Ho + oh)*Wo + ow, image "
-                            "first, then output positions in reading order"),
-    ]
-    for (order, col, pad), hint in tries:
-        alt = _im2col_alt(x, HH, WW, S, pad, d, order, col)
-        if alt.shape == g.shape and _close(g, alt):
-            return hint
-    return ""
-
-
-def _diag_col2im(case: Case, got: dict, exp: dict) -> str:
-    cols, x_shape, HH, WW, S, P, d = case.recipe["args"]
-    N, C, H, W = x_shape
-    Hp, Wp = H + 2 * P, W + 2 * P
-    Ho, Wo = output_length(H, HH, S, P, d), output_length(W, WW, S, P, d)
-    c6 = np.asarray(cols, np.float64).reshape(C, HH, WW, N, Ho, Wo)
-    xp = np.zeros((N, C, Hp, Wp))
-    for n in range(N):
-        for oh in range(Ho):
-            for ow in range(Wo):
-                for i in range(HH):
-                    for j in range(WW):
-                        xp[n, :, oh * S + i * d, ow * S + j * d] = c6[:, i, j, n, oh, ow]
-    if _close(got["x"], xp[:, :, P:P + H, P:P + W]):
-        return ("entries overwritten: where windows overlap col2im must ADD the column "
-                "entries (np.add.at or +=), not assign them")
-    return ""
-
-
-def _pool_alts(case: Case, mode: str) -> dict[str, np.ndarray]:
-    x, pp = case.recipe["args"]
-    x = np.asarray(x, np.float64)
-    HH, WW, S = pp["pool_height"], pp["pool_width"], pp["stride"]
-    N, C, H, W = x.shape
-    Ho, Wo = output_length(H, HH, S), output_length(W, WW, S)
-    dout = np.asarray(case.recipe["dout"], np.float64) if "dout" in case.recipe else None
-    alts: dict[str, np.ndarray] = {}
-    if dout is None:
-        return alts
-    names = (("all_ties", "first_elem", "last_max", "assign", "split") if mode == "max"
-             else ("assign", "no_divide"))
-    for k in names:
-        alts[k] = np.zeros_like(x)
-    for n in range(N):
-        for c in range(C):
-            for i in range(Ho):
-                for j in range(Wo):
-                    r, s = i * S, j * S
-                    win = x[n, c, r:r + HH, s:s + WW]
-                    g = dout[n, c, i, j]
-                    if mode == "max":
-                        mask = win == win.max()
-                        alts["all_ties"][n, c, r:r + HH, s:s + WW] += g * mask
-                        alts["split"][n, c, r:r + HH, s:s + WW] += g * mask / mask.sum()
-                        alts["first_elem"][n, c, r, s] += g
-                        flat = np.flatnonzero(mask.ravel())
-                        a, bb = divmod(int(flat[-1]), WW)
-                        alts["last_max"][n, c, r + a, s + bb] += g
-                        a, bb = divmod(int(flat[0]), WW)
-                        alts["assign"][n, c, r + a, s + bb] = g
-                    else:
-                        alts["assign"][n, c, r:r + HH, s:s + WW] = g / (HH * WW)
-                        alts["no_divide"][n, c, r:r + HH, s:s + WW] += g
-    return alts
-
-
-def _diag_max_backward(case: Case, got: dict, exp: dict) -> str:
-    hints = {
-        "all_ties": "gradient sent to every tied maximum: route each window's gradient to ONE "
-                    "position, the first maximum in row-major order (np.argmax of the window)",
-        "split": "gradient split between tied maxima: send it all to the first maximum in "
-                 "row-major order",
-        "first_elem": "gradient sent to the first element of the window, not to its maximum: "
-                      "use the argmax position of the window",
-        "last_max": "gradient sent to the LAST tied maximum: the rule is the first maximum in "
-                    "row-major order (np.argmax returns it)",
-        "assign": "gradient overwritten where windows overlap: accumulate with +=",
-    }
-    for key, alt in _pool_alts(case, "max").items():
-        if _close(got["dx"], alt):
-            return hints[key]
-    return ""
-
-
-def _diag_avg_backward(case: Case, got: dict, exp: dict) -> str:
-    alts = _pool_alts(case, "avg")
-    if _close(got["dx"], alts["no_divide"]):
-        return "gradient not divided by the window size pool_height*pool_width"
-    if _close(got["dx"], alts["assign"]):
-        return "gradient overwritten where windows overlap: accumulate with +="
-    return _scale_hint(got["dx"], exp["dx"], case, avg=True)
-
-
-def _diag_pool_forward(case: Case, got: dict, exp: dict) -> str:
-    x, pp = case.recipe["args"]
-    x = np.asarray(x, np.float64)
-    HH, WW, S = pp["pool_height"], pp["pool_width"], pp["stride"]
-    _, _, Ho, Wo = exp["out"].shape
-    g = got["out"]
-    win = np.lib.stride_tricks.sliding_window_view(x, (HH, WW), axis=(2, 3))
-    if S > 1 and win.shape[2] >= Ho and win.shape[3] >= Wo:
-        w1 = win[:, :, :Ho, :Wo]
-        if _close(g, w1.max(axis=(-1, -2))) or _close(g, w1.mean(axis=(-1, -2))):
-            return "stride not applied: window (i, j) starts at row i*stride, column j*stride"
-    ws = win[:, :, ::S, ::S][:, :, :Ho, :Wo]
-    if _close(g, ws.mean(axis=(-1, -2))) and not _close(exp["out"], ws.mean(axis=(-1, -2))):
-        return "this is average pooling: max pooling takes the maximum of each window"
-    if _close(g, ws.max(axis=(-1, -2))) and not _close(exp["out"], ws.max(axis=(-1, -2))):
-        return "this is max pooling: average pooling takes the mean of each window"
-    if _close(g, ws.sum(axis=(-1, -2))):
-        return "window sum, not mean: divide by pool_height*pool_width"
-    return _scale_hint(g, exp["out"], case, avg=True)
-
-
-def _scale_hint(g: np.ndarray, e: np.ndarray, case: Case, avg: bool = False) -> str:
-    mask = np.abs(e) > 1e-9
-    if not mask.any() or g.shape != e.shape:
-        return ""
-    ratio = g[mask] / e[mask]
-    k = float(np.median(ratio))
-    if not np.all(np.isfinite(ratio)) or not np.allclose(ratio, k, rtol=1e-6, atol=1e-9):
-        return ""
-    if abs(k - 1) < 1e-9:
-        return ""
-    if avg:  # a pooling case: args are (x, pool_param)
-        pp = case.recipe["args"][1]
-        n = pp["pool_height"] * pp["pool_width"]
-        return (f"off by a factor {k:.4g}: you divide by {n / k:.4g} instead of "
-                f"pool_height*pool_width = {n}")
-    return f"every value is off by the same factor {k:.4g}: a missing or extra scale"
-
-
-def _diag_output_size(case: Case, got: dict, exp: dict) -> str:
-    p = case.params
-    W, F, S, P, d = p["W"], p["F"], p["S"], p["P"], p.get("d", 1)
-    g = float(np.asarray(got["size"]).ravel()[0])
-    alts = [
-        ((W + P - ((F - 1) * d + 1)) / S + 1, "padding counted once: the input grows by 2P"),
-        ((W + 2 * P - F) / S + 1, "dilation ignored: a dilated filter spans (F-1)*d + 1"),
-        ((W + 2 * P - ((F - 1) * (d + 1) + 1)) / S + 1,
-         "dilation convention: dilation=1 is an ordinary filter, span (F-1)*d + 1"),
-        ((W + 2 * P - ((F - 1) * d + 1)) / S, "missing the +1 in (W + 2P - F)/S + 1"),
-        ((W + 2 * P - F * d) / S + 1, "dilated span is (F-1)*d + 1, not F*d"),
-        (W + 2 * P - ((F - 1) * d + 1) + 1, "stride ignored: divide by S"),
-    ]
-    for value, hint in alts:
-        if abs(value - g) < 1e-9:
-            return hint
-    return "output size is (W + 2P - ((F-1)*dilation + 1))/S + 1"
-
-
-def _diag_predict(case: Case, got: dict, exp: dict) -> str:
-    w, b, X = (np.asarray(a, np.float64) for a in case.recipe["args"])
-    g = np.asarray(got["y"], np.float64)
-    s = X @ w + b
-    if set(np.unique(g)) <= {-1.0, 1.0} and np.array_equal(g, np.where(s > 0, 1.0, -1.0)):
-        return "outputs are -1/+1: Rosenblatt's perceptron outputs 1 if w.x + b > 0, else 0"
-    if np.array_equal(g, (X @ w > 0).astype(float)):
-        return "bias missing: the threshold applies to w.x + b"
-    if np.array_equal(g, (s <= 0).astype(float)) or np.array_equal(g, (s < 0).astype(float)):
-        return "outputs inverted: 1 when w.x + b > 0"
-    return ""
-
-
-def _diag_update(case: Case, got: dict, exp: dict) -> str:
-    w, b, x, d, lr = case.recipe["args"]
-    w = np.asarray(w, np.float64)
-    x = np.asarray(x, np.float64)
-    y = case.params.get("y")
-    gw = np.asarray(got.get("w", np.nan), np.float64)
-    gb = float(np.asarray(got.get("b", np.nan)).ravel()[0])
-    if not case.params.get("wrong"):
-        return ("weights changed on a correctly classified point: the update is "
-                "lr*(d - y)*x, zero when the prediction y equals the target d")
-    step = lr * (d - y)
-    if _close(gw, w - step * x) and abs(gb - (b - step)) < 1e-9:
-        return "wrong sign: w += lr*(d - y)*x and b += lr*(d - y)"
-    if _close(gw, w + step * x) and abs(gb - b) < 1e-9:
-        return "bias not updated: b += lr*(d - y) too"
-    if _close(gw, w + (d - y) * x):
-        return "learning rate ignored: w += lr*(d - y)*x"
-    return ""
-
-
-def _diag_fc(case: Case, got: dict, exp: dict) -> str:
-    w, b, (C, H, W) = case.recipe["args"]
-    w = np.asarray(w, np.float64)
-    M = w.shape[1]
-    g = got.get("w_conv")
-    if g is None or g.shape != (M, C, H, W):
-        return ""
-    if _close(g, w.reshape(M, C, H, W)):
-        return ("FC weights not transposed: w is (D, M) with x.reshape(N, -1) @ w, so filter m "
-                "is column m: w.T.reshape(M, C, H, W)")
-    if _close(g, w.T.reshape(M, H, W, C).transpose(0, 3, 1, 2)):
-        return ("wrong reshape order: the FC input is x.reshape(N, -1) of an (N, C, H, W) "
-                "array, so the flat index is (c*H + h)*W + w: reshape to (M, C, H, W)")
-    return ""
-
-
-def _diag_convnet(case: Case, got: dict, exp: dict) -> str:
-    params = case.recipe["params"]
-    reg = float(case.recipe["init"].get("reg", 0.0))
-    wsq = sum(float(np.sum(np.asarray(params[k]) ** 2)) for k in ("W1", "W2", "W3"))
-    if "loss" in got and "loss" in exp and reg > 0:
-        diff = float(got["loss"] - exp["loss"])
-        for factor, hint in ((-0.5, "regularisation missing from the loss: add "
-                                    "0.5*reg*sum(W**2) for W1, W2, W3"),
-                             (0.5, "regularisation counted twice or without the 0.5: the loss "
-                                   "adds 0.5*reg*sum(W**2)")):
-            if abs(diff - factor * reg * wsq) < 1e-6 * max(1.0, abs(diff)):
-                return hint
-        for k in ("W1", "W2", "W3"):
-            key = f"grads.{k}"
-            if key in got and _close(got[key], exp[key] - reg * np.asarray(params[k])):
-                return f"regularisation gradient missing: grads['{k}'] += reg * {k}"
-    bad = [k for k in exp if k in got and got[k].shape == exp[k].shape
-           and not _close(got[k], exp[k])]
-    if "scores" in bad or "loss" in bad:
-        return ("scores differ: check the layer order conv - relu - 2x2 max pool - affine - "
-                "relu - affine (no relu on the scores) and the 'same' padding (F-1)/2")
-    if bad and all(k in ("grads.W1", "grads.b1") for k in bad):
-        return "only the conv layer's gradients differ: check the conv-relu-pool backward"
-    if bad:
-        return f"gradients differ for {', '.join(bad)}: backpropagate layer by layer"
-    return ""
-
-
-def _diag_affine_backward(case: Case, got: dict, exp: dict) -> str:
-    dout = np.asarray(case.recipe["dout"], np.float64)
-    if "db" in got and got["db"].shape == exp["db"].shape:
-        for k in (0, -1):
-            if _close(got["db"], dout[k]):
-                return "db not summed over N: db = dout.sum(axis=0)"
-    return ""
-
-
-def _diag_relu_backward(case: Case, got: dict, exp: dict) -> str:
-    x = np.asarray(case.recipe["args"][0], np.float64)
-    dout = np.asarray(case.recipe["dout"], np.float64)
-    if _close(got["dx"], dout * (x >= 0)):
-        return "gradient passed where x == 0: use x > 0 (the subgradient at 0 is taken as 0)"
-    if _close(got["dx"], dout * (dout > 0)):
-        return "mask taken from dout: the ReLU passes dout where its forward input x > 0"
-    return ""
-
-
-def _diag_softmax(case: Case, got: dict, exp: dict) -> str:
-    N = np.asarray(case.recipe["args"][0]).shape[0]
-    for key in ("loss", "dx"):
-        if key in got and N > 1 and _close(got[key], exp[key] * N):
-            return f"{key} is {N} times too large: average over the N examples (divide by N)"
-    return ""
-
-
-FAMILY_DIAGNOSES: dict[str, Callable[[Case, dict, dict], str]] = {
-    "conv_forward": _diag_conv_forward,
-    "conv_backward": _diag_conv_backward,
-    "lc_forward": _diag_lc,
-    "lc_backward": _diag_lc,
-    "im2col": _diag_im2col,
-    "col2im": _diag_col2im,
-    "max_forward": _diag_pool_forward,
-    "avg_forward": _diag_pool_forward,
-    "max_backward": _diag_max_backward,
-    "avg_backward": _diag_avg_backward,
-    "conv_output_size": _diag_output_size,
-    "perceptron_predict": _diag_predict,
-    "perceptron_update": _diag_update,
-    "fc_to_conv": _diag_fc,
-    "convnet": _diag_convnet,
-    "affine_backward": _diag_affine_backward,
-    "relu_backward": _diag_relu_backward,
-    "softmax_loss": _diag_softmax,
-}
-
-
-# ------------------------------------------------------------------------------------------
-# generic patterns
-# ------------------------------------------------------------------------------------------
-
-
-def _generic_hint(g: np.ndarray, e: np.ndarray, case: Case) -> str:
-    if g.shape != e.shape:
-        return ""
-    g = g.astype(np.float64)
-    e = e.astype(np.float64)
-    if np.all(g == 0) and np.any(e != 0):
-        return "all zeros: nothing was written into the result"
-    if _close(g, -e):
-        return "sign flipped"
-    if g.ndim >= 2:
-        for axis in (-1, -2):
-            n = g.shape[axis]
-            if n < 3:
-                continue
-            for sh in (1, -1):
-                a = np.take(g, range(1, n) if sh == 1 else range(0, n - 1), axis=axis)
-                b = np.take(e, range(0, n - 1) if sh == 1 else range(1, n), axis=axis)
-                if _close(a, b) and not _close(g, e):
-                    where = "right/down" if sh == 1 else "left/up"
-                    return f"shifted by one pixel ({where}) along axis {axis % g.ndim}: " \
-                           "check the padding offset and the window start i*stride"
-        if g.shape[-1] == g.shape[-2] and _close(g, np.swapaxes(e, -1, -2)):
-            return "height and width swapped"
-    scale = _scale_hint(g, e, case)
-    if scale:
-        return scale
-    if g.size > 1 and _close(np.sort(g.ravel()), np.sort(e.ravel())):
-        return ("the right numbers in the wrong places: check the order of reshape/transpose "
-                "(axes are N, C/F, H, W)")
-    if g.ndim == 4 and g.shape[0] > 1 and _close(g[:1], e[:1]):
-        return "only the first image is right: loop over every image n"
-    if g.ndim == 4 and min(g.shape[2:]) > 2:
-        inner = (slice(None), slice(None), slice(1, -1), slice(1, -1))
-        if _close(g[inner], e[inner]):
-            return "only the border is wrong: check the zero padding"
-    return ""
 
 
 # ------------------------------------------------------------------------------------------
@@ -736,7 +123,7 @@ def _generic_hint(g: np.ndarray, e: np.ndarray, case: Case) -> str:
 
 def _prop_conv_adjoint(case: Case, got: dict) -> tuple[bool, float, str, str]:
     """A conv layer is linear in x and in w: <dx, x> = <dw, w> = <dout, out - b>; db = sum dout."""
-    x, w, b, _, _, _ = _conv_input(case)
+    x, w, b, _, _, _ = conv_input(case)
     dout = np.asarray(case.recipe["dout"], np.float64)
     for k in ("dx", "dw", "db", "out"):
         if k not in got:
@@ -763,7 +150,7 @@ def _prop_conv_adjoint(case: Case, got: dict) -> tuple[bool, float, str, str]:
             return (False, err, f"adjoint identity fails: {what} = {val:.6g} but "
                                 f"sum(dout * (out - b)) = {target:.6g}", hint)
     db_ref = dout.sum(axis=(0, 2, 3))
-    if got["db"].shape != db_ref.shape or not _close(got["db"], db_ref):
+    if got["db"].shape != db_ref.shape or not close(got["db"], db_ref):
         return False, worst, "db must equal dout summed over N, H and W", \
             "db not summed over N, H, W"
     return True, worst, "adjoint identities hold", ""
@@ -787,13 +174,16 @@ def _exception_result(spec: Any, case: Case, exc: BaseException, tol: Any) -> Ca
                           note=case.note)
     if tname == "NotImplementedError":
         stub = text.split(":", 1)[0].strip() if ": not written yet" in text else spec.name
-        needs = "" if stub in (spec.name, "loss") else f" ({spec.name} calls it)"
+        needs = "" if stub in (spec.name, "loss") else f" first ({spec.name} calls it)"
+        see = text.rsplit("; see ", 1)[1] if "; see " in text else spec.notebook.rsplit("/", 1)[-1]
         return CaseResult(case.name, False, None, tol,
-                          f"not written yet: open {spec.notebook.rsplit('/', 1)[-1]} ({text})",
-                          hint=f"write the body of {stub}{needs}; the stub raises "
-                               "NotImplementedError", note=case.note)
-    hint = ""
-    if tname == "Timeout":
+                          f"not written yet: {stub} raises NotImplementedError",
+                          hint=f"write the body of {stub}{needs}; see {_short(see, 80)}",
+                          note=case.note)
+    hint = mistakes.exception_hint(spec.family, tname, text, case.params)
+    if hint:
+        pass
+    elif tname == "Timeout":
         hint = "too slow or an endless loop: the naive loops run well under a second here"
     elif tname == "MemoryError":
         hint = "too much memory: allocate only the arrays the docstring asks for"
@@ -859,7 +249,11 @@ def _compare(spec, case, got, expected, tol) -> CaseResult:
         g = np.asarray(got[name])
         e = np.asarray(expected[name])
         if g.shape != e.shape:
-            hint = _shape_hint(spec.family, case, name, g.shape, e.shape)
+            if spec.family in blocks.FAMILIES:
+                hint = (_mistake_hint(spec, case, got, expected)
+                        or blocks.shape_hint(case, name, g.shape, e.shape))
+            else:
+                hint = shape_hint(spec.family, case, name, g.shape, e.shape)
             return CaseResult(case.name, False, None, tol,
                               f"{name} shape {g.shape}, expected {e.shape}", hint=hint,
                               note=case.note)
@@ -888,9 +282,21 @@ def _compare(spec, case, got, expected, tol) -> CaseResult:
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
             msg = (f"{name} differs at {int(bad.sum())} of {bad.size} entries; first at index "
                    f"{idx}: got {gf[idx]:.6g}, expected {ef[idx]:.6g}")
-            hint = _diagnose(spec.family, case, got, expected, name)
+            hint = (_mistake_hint(spec, case, got, expected)
+                    or _diagnose(spec.family, case, got, expected, name))
             return CaseResult(case.name, False, err, tol, msg, hint=hint, note=case.note)
     return CaseResult(case.name, True, worst, tol, "", note=case.note)
+
+
+def _mistake_hint(spec: Any, case: Case, got: dict, expected: dict) -> str:
+    """Hint of the known mistake (computed on the trusted side) that ``got`` reproduces."""
+    try:
+        if not mistakes.mistakes_of(spec.family):
+            return ""
+        outputs = _expected.mistake_outputs(spec, case)
+        return mistakes.match_mistake(case.outputs, got, expected, outputs, spec.family)
+    except Exception:  # noqa: BLE001 - a diagnosis must never break the comparison
+        return ""
 
 
 def _diagnose(family: str, case: Case, got: dict, expected: dict, name: str) -> str:
@@ -903,6 +309,6 @@ def _diagnose(family: str, case: Case, got: dict, expected: dict, name: str) -> 
     if hint:
         return hint
     try:
-        return _generic_hint(gotf[name], expf[name], case)
+        return generic_hint(gotf[name], expf[name], case)
     except Exception:  # noqa: BLE001
         return ""

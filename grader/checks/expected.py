@@ -8,6 +8,11 @@ detected, never silently used). Hidden cases are never written there.
 In the instructor tree (``cs231n_lib`` still holds its ``### BEGIN SOLUTION`` regions and sits
 next to this ``grader/``) the values may instead be computed live from the reference.
 
+For the families whose diagnosis asks "which known mistake matches" (:mod:`grader.checks.mistakes`)
+the file also holds, for every visible case, each known mistake's outputs, computed on the
+instructor's side with the mutant kernels (:func:`mistake_outputs`); a student copy has no
+kernels, so it reads them from the file, and the trusted grader computes them live.
+
 Build the file with ``python -m grader.checks.expected [path]`` (the release builder calls
 :func:`write`).
 """
@@ -17,10 +22,11 @@ from __future__ import annotations
 import importlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from grader.checks import registry
+from grader.checks import mistakes, registry
 from grader.checks.cases import Case, recipe_digest
 from grader.checks.stubs import BEGIN, has_solutions
 from grader.harness.recipes import run_recipe
@@ -30,9 +36,14 @@ EXPECTED_FILE = "visible_expected.npz"
 DATA = Path(__file__).resolve().parent / "data" / EXPECTED_FILE
 _SEP = "::"
 _DIGEST = "__digest__"
+_MISTAKE = "mistake"
+#: Instructor-only module computing a known mistake's outputs (absent from a student copy).
+MISTAKE_KERNELS = "grader.mutants.mistakes"
 
 _cache: dict[str, tuple[str, dict[str, np.ndarray]]] = {}
 _file: dict[str, np.ndarray] | None = None
+_mistake_cache: dict[str, tuple[str, dict[str, dict[str, np.ndarray]]]] = {}
+_kernels: list[Any] = []
 
 
 def reference_available(module: str) -> bool:
@@ -71,6 +82,13 @@ def write(path: Path | str | None = None, names: list[str] | None = None) -> Pat
         for key in case.outputs:
             arrays[f"{case.name}{_SEP}{key}"] = out[key]
         arrays[f"{case.name}{_SEP}{_DIGEST}"] = np.array(recipe_digest(case.recipe))
+        known = mistakes.mistakes_of(spec.family)
+        if known and _live_kernels() is None:
+            raise RuntimeError(f"{MISTAKE_KERNELS} is missing; cannot store the mistakes of "
+                               f"{spec.name}")
+        for mistake, outs in _compute_mistakes(case, known).items():
+            for key, value in outs.items():
+                arrays[_SEP.join((case.name, _MISTAKE, mistake, key))] = value
     path = Path(DATA if path is None else path)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
@@ -98,6 +116,58 @@ def reset() -> None:
     global _file
     _file = None
     _cache.clear()
+    _mistake_cache.clear()
+
+
+def _live_kernels() -> Any:
+    """The instructor's mistake kernels module, or None (a student copy); imported once."""
+    if not _kernels:
+        try:
+            _kernels.append(importlib.import_module(MISTAKE_KERNELS))
+        except ModuleNotFoundError:
+            _kernels.append(None)
+    return _kernels[0]
+
+
+def _compute_mistakes(case: Case, known: tuple) -> dict[str, dict[str, np.ndarray]]:
+    live = _live_kernels()
+    found: dict[str, dict[str, np.ndarray]] = {}
+    if live is None:
+        return found
+    for mistake in known:
+        try:
+            outs = live.outputs(case, mistake)
+        except Exception:  # noqa: BLE001 - a mistake that cannot run here matches nothing
+            continue
+        found[mistake.name] = {k: v for k, v in outs.items() if k in case.outputs}
+    return found
+
+
+def mistake_outputs(spec: registry.CheckSpec, case: Case) -> dict[str, dict[str, np.ndarray]]:
+    """{mistake name: its outputs on ``case``} for the known mistakes of the spec's family.
+
+    Read from the release file for a visible case; computed with the instructor's kernels
+    where they exist (the trusted grader, the instructor tree); else empty (no diagnosis).
+    """
+    known = mistakes.mistakes_of(spec.family)
+    if not known:
+        return {}
+    digest = recipe_digest(case.recipe)
+    hit = _mistake_cache.get(case.name)
+    if hit is not None and hit[0] == digest:
+        return hit[1]
+    stored = _load_file()
+    found: dict[str, dict[str, np.ndarray]] = {}
+    if not case.hidden and str(stored.get(f"{case.name}{_SEP}{_DIGEST}", "")) == digest:
+        prefix = _SEP.join((case.name, _MISTAKE, ""))
+        for key, value in stored.items():
+            if key.startswith(prefix):
+                mistake, _, out = key[len(prefix):].partition(_SEP)
+                found.setdefault(mistake, {})[out] = value
+    if not found:
+        found = _compute_mistakes(case, known)
+    _mistake_cache[case.name] = (digest, found)
+    return found
 
 
 def expected_for(spec: registry.CheckSpec, case: Case) -> dict[str, np.ndarray] | str:

@@ -3,9 +3,9 @@
 Runs the visible cases (fixed + seeded random) in the learner's kernel against
 ``cs231n_lib`` and prints one line per case: PASS with the measured error and the tolerance,
 or FAIL with what is wrong and a hint. :func:`check` never raises; :func:`grade` (for
-nbgrader's autograded cells, ``grade_id = "check_<function>"``) raises ``AssertionError`` with
-the diagnosis when a case fails. Neither writes to stderr (nbgrader scores a cell that does
-as 0), and anything the learner's code prints is captured and cut short.
+nbgrader's autograded cells, ``grade_id = "check_<function>"``) raises ``AssertionError``
+with one line, the hint first, when a case fails. Neither writes to stderr (nbgrader scores a
+cell that does as 0), and anything the learner's code prints is captured and cut short.
 
 Points here are informational: the points that count come from the secure grader, which runs
 the same registry (plus hidden cases) outside the learner's process.
@@ -87,26 +87,51 @@ class Report:
         """Informational: points of the functions whose every visible case passes."""
         return sum(registry.points(n) for n in self.passed_names())
 
+    def _of(self, name: str) -> list[CaseResult]:
+        return [r for n, r in self.results if n == name]
+
+    def headline(self, name: str) -> str:
+        """One line for one function, the hint first: what nbgrader's Validate shows."""
+        results = self._of(name)
+        failed = [r for r in results if not r.passed]
+        if not results:
+            return f"{name}: no cases ran" + (f" ({self.errors[0]})" if self.errors else "")
+        if not failed:
+            return f"{name}: all {len(results)} visible cases passed"
+        first = failed[0]
+        if all(r.message.startswith("not written yet") for r in results):
+            return f"{name}: not written yet - {first.hint or first.message}"
+        hint = next((r.hint for r in failed if r.hint), "")
+        where = first.case.split("/", 1)[-1]
+        lead = f"hint: {hint}" if hint else f"{where}: {first.message}"
+        return f"{name}: {lead} ({len(failed)} of {len(results)} cases failed, first {where})"
+
     def text(self) -> str:
+        """The check cell's report: per function a header, its headline, then the cases."""
         lines = list(self.errors)
-        current = None
-        repeated = 0
-        last_message = None
-        for name, res in self.results:
-            if name != current:
-                if repeated:
-                    lines.append(f"     ... and {repeated} more cases failed the same way")
-                repeated, last_message = 0, None
-                spec = registry.get(name)
-                lines.append(f"== {name} ({spec.points} points, tolerance {spec.tolerance})")
-                current = name
-            if not res.passed and res.message == last_message:
-                repeated += 1
+        for name in dict.fromkeys(n for n, _ in self.results):
+            results = self._of(name)
+            spec = registry.get(name)
+            lines.append(f"== {name} ({spec.points} points, tolerance {spec.tolerance})")
+            failed = [r for r in results if not r.passed]
+            if failed:
+                lines.append("FAIL " + self.headline(name))
+            if failed and all(r.message.startswith("not written yet") for r in results):
+                lines.append(f"     (all {len(results)} cases stop at its NotImplementedError)")
                 continue
-            last_message = None if res.passed else res.message
-            lines.append(res.line())
-        if repeated:
-            lines.append(f"     ... and {repeated} more cases failed the same way")
+            told = next((r.hint for r in failed if r.hint), "")
+            repeated, last_message = 0, None
+            for res in results:
+                if not res.passed and res.message == last_message:
+                    repeated += 1
+                    continue
+                last_message = None if res.passed else res.message
+                line = res.line()
+                if told and not res.passed:  # the headline already gave this hint
+                    line = line.replace(f"\n     hint: {told}", "")
+                lines.append(line)
+            if repeated:
+                lines.append(f"     ... and {repeated} more cases failed the same way")
         if self.results:
             n_ok = sum(r.passed for _, r in self.results)
             lines.append(f"{n_ok}/{len(self.results)} cases passed"
@@ -231,11 +256,17 @@ def check(name: str | None = None, *, quiet: bool = False, reload: bool = True) 
 
 
 def grade(name: str, *, reload: bool = True) -> None:
-    """For an autograded cell: like :func:`check`, but raise ``AssertionError`` on failure."""
-    report = check(name, reload=reload)
-    if not report.passed:
-        lines = list(report.errors)
-        for res in report.failures()[:3]:
-            lines.append(f"{res.case}: {res.message}" + (f" (hint: {res.hint})"
-                                                        if res.hint else ""))
-        raise AssertionError(f"{name}: " + "; ".join(lines) if lines else f"{name}: failed")
+    """For an autograded cell: one line, no table (the check cell above prints it).
+
+    Prints the verdict when every visible case passes; otherwise raises ``AssertionError``
+    with one short line, the hint first (nbgrader's Validate shows only the start of it).
+    """
+    try:
+        report = run(name, reload=reload)
+    except Exception as exc:  # noqa: BLE001
+        report = Report(errors=[f"checker error: {type(exc).__name__}: {exc}"])
+    if report.passed:
+        print(report.headline(name))
+        return
+    raise AssertionError(report.headline(name) if report.results else
+                         f"{name}: " + "; ".join(report.errors or ["failed"]))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import zlib
 
-from grader.checks.registry import _cv, _pl
+from grader.checks.blocks import _bn, _gp, _rb
+from grader.checks.params import _cv, _pl
 
 _SALT = "qv7-hidden-2026-b3"
 RANDOM_COUNT = 2
@@ -39,7 +40,23 @@ _POOL = [
     ("h_1x3_s3_ties", _pl(2, 1, 4, 9, 1, 3, 3, 733_403, ties=True)),
 ]
 
+_BN = [
+    ("h_train_update", _bn(2, 4, 3, 2, "train", 733_901, running=True, momentum=0.7)),
+    ("h_test", _bn(2, 2, 5, 3, "test", 733_902, momentum=0.5)),
+]
+_RES = [
+    ("h_projection_stride", _rb(3, 2, 2, 5, 3, 2, 733_911)),
+    ("h_projection_depth_test", _rb(2, 3, 1, 4, 3, 1, 733_912, mode="test")),
+]
+_GAP = [("h_a", _gp(3, 2, 2, 7, 733_921)), ("h_b", _gp(1, 5, 1, 3, 733_922))]
+
 HIDDEN: dict[str, list[tuple[str, dict]]] = {
+    "spatial_batchnorm_forward": _BN,
+    "spatial_batchnorm_backward": _BN,
+    "residual_block_forward": _RES,
+    "residual_block_backward": _RES,
+    "global_avg_pool_forward": _GAP,
+    "global_avg_pool_backward": _GAP,
     "conv_output_size": [
         ("h_a", {"W": 57, "F": 7, "S": 4, "P": 1}),
         ("h_b", {"W": 13, "F": 4, "S": 2, "P": 2, "d": 2}),

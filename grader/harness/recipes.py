@@ -25,6 +25,11 @@ Recipe kinds:
     ``obj = M.K(**init)``; ``obj.params.update(params)``; ``obj.F(*args, **kwargs)``.
     A dict result (e.g. grads) is flattened to ``"<output>.<key>"``.
 
+``"arg_outputs": {name: [index, key, ...]}`` (optional, kinds ``call`` and
+``forward_backward``) also returns what the call left in its (mutable) arguments, e.g.
+``{"running_mean": [3, "running_mean"]}`` for the ``bn_param`` that batch norm updates in
+place: the path starts at the positional argument ``index`` and follows dict keys.
+
 Arguments are deep-copied before each call, so code under test that writes into its inputs
 cannot change what the caller compares against.
 """
@@ -84,6 +89,24 @@ def _collect(result: Any, names: list[str | None], what: str) -> dict[str, np.nd
     return out
 
 
+def _arg_outputs(recipe: dict[str, Any], args: list[Any], what: str) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for name, path in dict(recipe.get("arg_outputs", {})).items():
+        value: Any = args
+        where = "argument"
+        for step in path:
+            if isinstance(value, dict) and isinstance(step, str) and step in value:
+                value = value[step]
+            elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+                value = value[step]
+            else:
+                raise RecipeError(f"{what}: after the call, {where} has no entry {step!r} "
+                                  f"(it should hold {name!r})")
+            where = f"{where} [{step!r}]"
+        out[name] = _as_array(value, f"{what}: {name}")
+    return out
+
+
 def run_recipe(recipe: dict[str, Any]) -> dict[str, np.ndarray]:
     """Perform the calls of ``recipe`` and return its named outputs as arrays.
 
@@ -99,17 +122,21 @@ def run_recipe(recipe: dict[str, Any]) -> dict[str, np.ndarray]:
     outputs = list(recipe["outputs"])
     if kind == "call":
         name = recipe["function"]
-        return _collect(getattr(module, name)(*args, **kwargs), outputs, name)
+        result = _collect(getattr(module, name)(*args, **kwargs), outputs, name)
+        result.update(_arg_outputs(recipe, args, name))
+        return result
     if kind == "forward_backward":
         fname, bname = recipe["forward"], recipe["backward"]
         fwd = getattr(module, fname)(*args, **kwargs)
         if not isinstance(fwd, tuple) or len(fwd) != 2:
             raise RecipeError(f"{fname} must return (out, cache)")
         out, cache = fwd
+        state = _arg_outputs(recipe, args, fname)
         result = _collect(getattr(module, bname)(copy.deepcopy(recipe["dout"]), cache),
                           outputs, bname)
         for extra in recipe.get("forward_outputs", []):
             result[extra] = _as_array(out, f"{fname}: out")
+        result.update(state)
         return result
     obj = getattr(module, recipe["class"])(**copy.deepcopy(dict(recipe.get("init", {}))))
     params = getattr(obj, "params", None)

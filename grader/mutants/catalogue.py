@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from grader.checks.mistakes import MISTAKES as _MISTAKES
+from grader.mutants.mistakes import BODIES, FAMILY_KERNELS, binding
+
 
 @dataclass(frozen=True)
 class Mutant:
@@ -19,6 +22,10 @@ class Mutant:
     binding: str  # Python source appended after kernels.py
     hint: str  # a phrase the diagnosis must contain (case-insensitive)
     description: str = ""
+    kernels: str = "kernels.py"  # the file of grader/mutants appended before the binding
+    #: A learner's body written into the stub: it replaces the solution region of the first
+    #: checked function and works with what the stub computed before it (e.g. Ho, Wo).
+    body: str = ""
 
 
 def _fn(name: str, params: str, call: str) -> str:
@@ -118,7 +125,11 @@ MUTANTS: tuple[Mutant, ...] = (
             "_mk_update(w, b, x, d, lr, mode='no_bias')", "bias not updated",
             "forgets to update b"),
     # --- conv forward ------------------------------------------------------------------
-    _conv_fwd("conv_no_padding", "ignores conv_param['pad']", "did you pad?", pad_mode="none"),
+    Mutant("conv_no_padding", "conv_naive", ("conv_forward_naive",), "", "did you pad?",
+           "written from the stub (its Ho, Wo kept), slides over x without padding it",
+           body=BODIES["conv_no_padding"][2]),
+    _conv_fwd("conv_no_padding_own_size", "ignores conv_param['pad'], Ho from the unpadded x",
+              "did you pad?", pad_mode="none"),
     _conv_fwd("conv_kernel_flipped", "true convolution instead of cross-correlation",
               "kernel is flipped", flip=True),
     _conv_fwd("conv_stride_ignored", "slides with stride 1", "stride not applied",
@@ -135,6 +146,9 @@ MUTANTS: tuple[Mutant, ...] = (
     _conv_fwd("conv_bias_reversed", "b indexed from the end", "biases in the wrong order",
               bias_order=True),
     # --- conv backward -----------------------------------------------------------------
+    Mutant("conv_backward_no_padding", "conv_naive", ("conv_backward_naive",), "",
+           "did you pad?", "written from the stub (its Ho, Wo kept), no padded xp",
+           body=BODIES["conv_backward_no_padding"][2]),
     _conv_bwd("conv_db_per_image", "db not summed over N (shape (N, F))",
               "sum dout over the images", db_mode="per_image"),
     _conv_bwd("conv_db_first_image", "db from the first image only", "db not summed over N",
@@ -245,4 +259,10 @@ MUTANTS: tuple[Mutant, ...] = (
              "regularisation gradient missing", reg_mode="no_grad"),
     _convnet("convnet_reg_without_half", "reg * sum(W**2) without 0.5", "without the 0.5",
              reg_mode="no_half"),
+    # --- notebook 09 (batch norm, residual block, global pooling): one catalogue ----------
+    # made from grader.checks.mistakes.MISTAKES, the switches the diagnosis is computed from
+    *(Mutant(m.name, binding(m)[0],
+             (FAMILY_KERNELS[m.family][2] or FAMILY_KERNELS[m.family][1],), binding(m)[1],
+             m.hint, m.description, kernels="kernels_blocks.py")
+      for m in _MISTAKES if m.family in FAMILY_KERNELS),
 )

@@ -53,6 +53,7 @@ def expected_output_names(recipe: dict[str, Any]) -> list[str]:
     names = [n for n in recipe.get("outputs", []) if n is not None]
     if recipe.get("kind") == "forward_backward":
         names += list(recipe.get("forward_outputs", []))
+    names += list(recipe.get("arg_outputs", {}))  # state left in mutable arguments
     return [str(n) for n in names]
 
 
