@@ -231,7 +231,7 @@ def merge_job(paths: CoursePaths, job: dict) -> StudentResult:
         problems.append("dropped from the submission: " + "; ".join(job["dropped"]))
     if dropped:
         problems.append("dropped from the graded notebooks: " + "; ".join(dropped))
-    result.problems = problems
+    result.problems = problems + result.problems  # apply_grades: e.g. a refused timestamp
     return result
 
 

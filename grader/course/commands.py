@@ -9,7 +9,7 @@ from pathlib import Path
 
 from grader.course.autograde import Budget, SandboxRequired, autograde
 from grader.course.collect import collect
-from grader.course.export import export
+from grader.course.export import write_export
 from grader.course.feedback import feedback
 from grader.course.score_table import print_score_table
 from grader.course.paths import open_course
@@ -54,7 +54,12 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    print(f"grades: {export(args.course, args.to)}")
+    to, count = write_export(args.course, args.to)
+    if count == 0:
+        print(f"cs231n-grader export: no student in the gradebook yet (run collect and "
+              f"autograde): wrote the header only to {to}")
+    else:
+        print(f"grades: {to} ({count} students)")
     return 0
 
 

@@ -91,17 +91,26 @@ def _venv_bin_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
 
 
+def course_config(paths: CoursePaths):
+    """The traitlets ``Config`` of the course's ``nbgrader_config.py`` (what nbgrader reads)."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    if not isinstance(paths, CoursePaths):
+        raise TypeError(f"paths must be CoursePaths, got {type(paths).__name__}")
+    config = Config()
+    config.merge(PyFileConfigLoader(paths.config.name, path=str(paths.root)).load_config())
+    return config
+
+
 def nbgrader_api(paths: CoursePaths):
     """An ``NbGraderAPI`` bound to the course directory (no 4 s CLI start-up per call)."""
     from nbgrader.apps.api import NbGraderAPI
 
     _venv_bin_on_path()
     from nbgrader.coursedir import CourseDirectory
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
 
-    config = Config()
-    config.merge(PyFileConfigLoader(paths.config.name, path=str(paths.root)).load_config())
+    config = course_config(paths)
     coursedir = CourseDirectory(config=config)
     coursedir.root = str(paths.root)
     return NbGraderAPI(coursedir=coursedir, config=config)
