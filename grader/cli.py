@@ -15,7 +15,7 @@ from pathlib import Path
 def _cmd_release(args: argparse.Namespace) -> int:
     from grader.course.release import build_release
 
-    paths = build_release(args.course)
+    paths = build_release(args.course, course_id=args.course_id, exchange=args.exchange)
     print(f"release ready: {paths.release}")
     return 0
 
@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("release", help="build the nbgrader course directory and student release")
     p.add_argument("--course", required=True, type=Path, help="course directory")
+    p.add_argument("--course-id", help="nbgrader course id (default: the last release's, "
+                   "else the directory's name)")
+    p.add_argument("--exchange", type=Path, metavar="DIR",
+                   help="nbgrader exchange root (default: the last release's, else nbgrader's)")
     p.set_defaults(func=_cmd_release)
 
     p = sub.add_parser("collect", help="take submission zips/directories into submitted/")

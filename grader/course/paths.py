@@ -2,7 +2,8 @@
 
 Layout (a standard nbgrader course)::
 
-    nbgrader_config.py      written by :mod:`grader.course.release`
+    nbgrader_config.py      the instructor's (created once by release, then never rewritten)
+    cs231n_grader_config.py written by :mod:`grader.course.release` (loaded by the one above)
     source/convnets/        instructor source: notebooks + reference cs231n_lib + check API
     release/convnets/       what students get
     submitted/<student>/convnets/
