@@ -23,6 +23,9 @@ from pathlib import Path
 ASSIGNMENT = "convnets"
 #: Set in a grading job's environment: the course config lets nbgrader autograde run only then.
 JOB_ENV = "CS231N_GRADER_JOB"
+#: Files nbgrader's exchange puts beside a submission (``submit``/``collect``) and that
+#: ``release_feedback`` reads beside the feedback pages; taken through grading, never run.
+EXCHANGE_FILES = frozenset({"timestamp.txt", "submission_secret.txt"})
 
 
 @dataclass(frozen=True)
