@@ -186,6 +186,10 @@ def collect_one(paths: CoursePaths, source: Path) -> Collected:
                         NotImplementedError, RuntimeError, OSError, ValueError) as exc:
                     # corrupt CRC, encrypted entries, a file and a folder of one name, ...
                     raise SubmissionRejected(f"{source.name}: corrupt zip ({exc})") from exc
+            elif not source.exists() and not source.is_symlink():
+                raise SubmissionRejected(f"{source}: no such file or directory")
+            elif source.is_symlink():
+                raise SubmissionRejected(f"{source}: a symlink, not a .zip file or a directory")
             else:
                 raise SubmissionRejected(f"{source}: not a .zip file or a directory")
             if count == 0:
@@ -226,7 +230,28 @@ def _assignment_only(paths: CoursePaths, staged: Path, taken: Path) -> tuple[Pat
     # not taken (autograde uses the course's copy), and not worth a message either.
     shipped = {p.relative_to(paths.release).as_posix() for p in paths.release.rglob("*")
                if p.is_file()}
-    return taken, [rel for rel, _ in report.dropped if rel not in shipped]
+    dropped = [rel for rel, _ in report.dropped if rel not in shipped]
+    misplaced = misplaced_files(expected, dropped)
+    if misplaced:
+        shown = "; ".join(f"{found} should be {want}" for found, want in misplaced[:3])
+        more = f" (+{len(misplaced) - 3} more)" if len(misplaced) > 3 else ""
+        raise SubmissionRejected(f"files of the assignment in the wrong folder: {shown}{more}"
+                                 " (keep the folder names of the release)")
+    return taken, dropped
+
+
+def misplaced_files(expected: set[str], dropped: list[str]) -> list[tuple[str, str]]:
+    """``(found, expected path)`` for each dropped file named like a file of the assignment
+    (``lib/conv_naive.py`` for ``cs231n_lib/conv_naive.py``): graded as missing otherwise."""
+    by_name: dict[str, list[str]] = {}
+    for rel in expected:
+        by_name.setdefault(PurePosixPath(rel).name, []).append(rel)
+    out = []
+    for rel in dropped:
+        wants = by_name.get(PurePosixPath(rel).name, [])
+        if len(wants) == 1 and PurePosixPath(rel).name not in ("__init__.py",):
+            out.append((rel, wants[0]))
+    return sorted(out)
 
 
 def collect(paths: CoursePaths, sources: list[Path]) -> list[Collected]:
