@@ -15,7 +15,8 @@ from pathlib import Path
 def _cmd_release(args: argparse.Namespace) -> int:
     from grader.course.release import build_release
 
-    paths = build_release(args.course, course_id=args.course_id, exchange=args.exchange)
+    paths = build_release(args.course, course_id=args.course_id, exchange=args.exchange,
+                          progress=True)
     print(f"release ready: {paths.release}")
     return 0
 
@@ -133,11 +134,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="versions, sandbox, dataset cache, speed probe")
     p.set_defaults(func=_cmd_doctor)
+    for command in sub.choices.values():
+        command.add_argument("--verbose", "-v", action="store_true",
+                             help="show third-party warnings and logs, and every score detail")
     return parser
+
+
+def quiet_third_parties() -> None:
+    """Hide warnings and INFO/WARNING logs of the libraries (SQLAlchemy's ``SAWarning``s from
+    nbgrader's gradebook, jupyter_client's "TCP without encryption", traitlets' INFO lines):
+    what matters reaches the instructor through our own messages."""
+    import logging
+    import warnings
+
+    # In this process only: a student's kernel keeps its own warnings (nbgrader scores a cell
+    # that writes to stderr 0, and that must not depend on --verbose).
+    warnings.simplefilter("ignore")
+    for name in ("traitlets", "nbgrader", "jupyter_client", "sqlalchemy", "distributed",
+                 "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not getattr(args, "verbose", False):
+        quiet_third_parties()
     try:
         return int(args.func(args) or 0)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

@@ -33,15 +33,20 @@ def cmd_autograde(args: argparse.Namespace) -> int:
                             allow_unsandboxed=args.allow_unsandboxed, budget=budget)
     except SandboxRequired as exc:
         if exc.results:
-            print_score_table(exc.results)
+            print_score_table(exc.results, verbose=args.verbose)
         print(f"cs231n-grader autograde: {exc}", file=sys.stderr)
         return 1 if exc.results else 2
-    print_score_table(results)
+    if not results:
+        print("cs231n-grader autograde: nothing to grade: no submission in "
+              f"{open_course(args.course).submitted} (run collect or nbgrader collect)",
+              file=sys.stderr)
+        return 1
+    print_score_table(results, verbose=args.verbose)
     return 0 if all(r.notebooks_ok and not r.problems for r in results) else 1
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
-    run = feedback(args.course)
+    run = feedback(args.course, progress=True)
     for out in run.written:
         print(f"feedback: {out}")
     for student, why in run.failed.items():

@@ -238,7 +238,7 @@ def unshippable_grader_files(shipped: Path) -> list[str]:
 
 
 def build_release(course_dir: Path | str, course_id: str | None = None,
-                  exchange: Path | str | None = None) -> CoursePaths:
+                  exchange: Path | str | None = None, progress: bool = False) -> CoursePaths:
     """Create or refresh the course directory and its student release. Safe to re-run; the
     instructor's ``nbgrader_config.py`` is kept. ``course_id`` / ``exchange``: nbgrader's
     ``CourseDirectory.course_id`` / ``Exchange.root`` (default: the last release's; the id
@@ -249,15 +249,31 @@ def build_release(course_dir: Path | str, course_id: str | None = None,
             setting or another course id.
         RuntimeError: nbgrader failed, or the release leaks a solution or a hidden case.
     """
+    from tqdm.auto import tqdm
+
     paths = CoursePaths(Path(course_dir).resolve())
+    steps = ["config", "source", "generate_assignment", "strip modules", "leak check"]
+    bar = tqdm(steps, desc="release", unit="step", disable=not progress)
+    bar.set_postfix_str(steps[0])
     write_config(paths, course_id, exchange)
+    bar.update()
+    bar.set_postfix_str(steps[1])
     populate_source(paths)
+    bar.update()
+    bar.set_postfix_str(steps[2])
     api = nbgrader_api(paths)
     result = api.generate_assignment(ASSIGNMENT, force=True)
     if not result.get("success"):
+        bar.close()
         raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('log', '')}")
+    bar.update()
+    bar.set_postfix_str(steps[3])
     strip_release_modules(paths.release)
+    bar.update()
+    bar.set_postfix_str(steps[4])
     problems = leaks(paths.release, paths.source)
+    bar.update()
+    bar.close()
     if problems:
         raise RuntimeError("the release leaks:\n  " + "\n  ".join(problems))
     return paths
