@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collect", help="take submission zips/directories into submitted/")
     p.add_argument("--course", required=True, type=Path)
     p.add_argument("submissions", nargs="+", type=Path, help="zip files or directories")
+    p.add_argument("--lms", choices=["canvas", "moodle", "plain"],
+                   help="the files are an LMS bulk download (the outer zip or its members)")
     p.set_defaults(func=_course_command("collect"))
 
     p = sub.add_parser("autograde", help="grade submissions (notebooks + sandboxed library checks)")
@@ -116,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="grades as CSV for an LMS")
     p.add_argument("--course", required=True, type=Path)
     p.add_argument("--to", required=True, type=Path, help="CSV file to write")
+    p.add_argument("--lms", choices=["canvas"], help="write the LMS's gradebook import format")
+    p.add_argument("--canvas-column", default="convnets", metavar="NAME",
+                   help="the Canvas assignment column, e.g. 'convnets (1234)'")
     p.set_defaults(func=_course_command("export"))
 
     p = sub.add_parser("demo", help="release, a sample class, autograde, feedback, export")

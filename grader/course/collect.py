@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from grader.course.paths import ASSIGNMENT, CoursePaths
+from grader.course.timestamps import format_timestamp
 from grader.sandbox.files import copy_allowed, read_regular_file
 
 MAX_FILE_BYTES = 20 * 2**20
@@ -164,11 +165,18 @@ def _copy_dir(src: Path, dest: Path) -> int:
     return len(files)
 
 
-def collect_one(paths: CoursePaths, source: Path) -> Collected:
-    """Take one zip or directory; on any rule broken nothing is written."""
+def collect_one(paths: CoursePaths, source: Path, student: str | None = None,
+                submitted: datetime | None = None) -> Collected:
+    """Take one zip or directory; on any rule broken nothing is written. ``student``
+    overrides the id read from the name (an LMS id); ``submitted`` (naive UTC) is the time
+    written to ``timestamp.txt`` (default: now)."""
     source = Path(source)
     try:
-        student = student_id_for(source)
+        if student is None:
+            student = student_id_for(source)
+        elif not STUDENT_ID.match(student):
+            raise SubmissionRejected(f"student id {student!r} must be letters, digits, "
+                                     "'_', '.', '-'")
     except SubmissionRejected as exc:
         return Collected("?", source, 0, str(exc))
     try:
@@ -195,9 +203,8 @@ def collect_one(paths: CoursePaths, source: Path) -> Collected:
             if count == 0:
                 raise SubmissionRejected(f"{source.name}: empty submission")
             taken, dropped = _assignment_only(paths, staged, Path(scratch) / "taken")
-            (taken / "timestamp.txt").write_text(
-                datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
-            )
+            stamp = submitted or datetime.now(UTC).replace(tzinfo=None)
+            (taken / "timestamp.txt").write_text(format_timestamp(stamp))
             final = paths.submitted / student / ASSIGNMENT
             if final.is_symlink():
                 final.unlink()

@@ -16,6 +16,8 @@ from grader.course.paths import open_course
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
+    if getattr(args, "lms", None):
+        return _collect_lms(args)
     results = collect(open_course(args.course), args.submissions)
     for r in results:
         status = f"ok ({r.files} files)" if r.ok else f"REJECTED: {r.error}"
@@ -24,6 +26,24 @@ def cmd_collect(args: argparse.Namespace) -> int:
             shown = ", ".join(r.dropped[:5]) + (" ..." if len(r.dropped) > 5 else "")
             print(f"{'':<30} {'':<20} not part of the assignment, not taken: {shown}")
     return 0 if all(r.ok for r in results) else 1
+
+
+def _collect_lms(args: argparse.Namespace) -> int:
+    from grader.course.lms import collect_lms
+
+    run = collect_lms(args.course, args.lms, args.submissions)
+    for sub, r in run.collected:
+        status = f"ok ({r.files} files)" if r.ok else f"REJECTED: {r.error}"
+        if sub is not None and r.ok:
+            when = sub.submitted.strftime("%Y-%m-%d %H:%M") if sub.submitted else "time unknown"
+            status += f", submitted {when}" + (" LATE" if sub.late else "")
+        print(f"{r.source.name[:38]:<38} {r.student[:16]:<16} {status}"[:160])
+    for old, new in run.superseded:
+        print(f"superseded: {old.file} (student {old.student}) by {new.file}")
+    if not run.collected:
+        print("cs231n-grader collect: no submission found in the given files", file=sys.stderr)
+        return 1
+    return 0 if all(r.ok for _, r in run.collected) else 1
 
 
 def cmd_autograde(args: argparse.Namespace) -> int:
@@ -59,6 +79,12 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if getattr(args, "lms", None) == "canvas":
+        from grader.course.lms import write_canvas_csv
+
+        count = write_canvas_csv(args.course, args.to, args.canvas_column)
+        print(f"Canvas gradebook import: {args.to} ({count} students)")
+        return 0
     to, count = write_export(args.course, args.to)
     if count == 0:
         print(f"cs231n-grader export: no student in the gradebook yet (run collect and "
