@@ -235,8 +235,7 @@ def _assignment_only(paths: CoursePaths, staged: Path, taken: Path) -> tuple[Pat
             f" and cs231n_lib/*.py at the top of the submission, found {', '.join(found)}")
     # The release's own other files (the check API in grader/) come back with every submission:
     # not taken (autograde uses the course's copy), and not worth a message either.
-    shipped = {p.relative_to(paths.release).as_posix() for p in paths.release.rglob("*")
-               if p.is_file()}
+    shipped = paths.shipped_files()
     dropped = [rel for rel, _ in report.dropped if rel not in shipped]
     misplaced = misplaced_files(expected, dropped)
     if misplaced:

@@ -75,6 +75,12 @@ class CoursePaths:
                   if p.is_file()}
         return names
 
+    def shipped_files(self) -> set[str]:
+        """Every file of the student release (relative paths): nbgrader's exchange hands all
+        of them back with a submission, so those not taken are dropped without a message."""
+        return {p.relative_to(self.release).as_posix() for p in self.release.rglob("*")
+                if p.is_file()}
+
     @property
     def private(self) -> Path:
         """Instructor-only state (never copied to a student): reports, scratch courses."""
