@@ -252,25 +252,23 @@ def build_release(course_dir: Path | str, course_id: str | None = None,
     from tqdm.auto import tqdm
 
     paths = CoursePaths(Path(course_dir).resolve())
-    steps = ["config", "source", "generate_assignment", "strip modules", "leak check"]
+    write_config(paths, course_id, exchange)  # before the bar: its errors are one line
+    steps = ["source", "generate_assignment", "strip modules", "leak check"]
     bar = tqdm(steps, desc="release", unit="step", disable=not progress)
     bar.set_postfix_str(steps[0])
-    write_config(paths, course_id, exchange)
-    bar.update()
-    bar.set_postfix_str(steps[1])
     populate_source(paths)
     bar.update()
-    bar.set_postfix_str(steps[2])
+    bar.set_postfix_str(steps[1])
     api = nbgrader_api(paths)
     result = api.generate_assignment(ASSIGNMENT, force=True)
     if not result.get("success"):
         bar.close()
         raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('log', '')}")
     bar.update()
-    bar.set_postfix_str(steps[3])
+    bar.set_postfix_str(steps[2])
     strip_release_modules(paths.release)
     bar.update()
-    bar.set_postfix_str(steps[4])
+    bar.set_postfix_str(steps[3])
     problems = leaks(paths.release, paths.source)
     bar.update()
     bar.close()
