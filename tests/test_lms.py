@@ -85,6 +85,8 @@ def test_canvas_bulk_zip_keeps_the_latest_per_student_with_late_flag_and_time(
                                                        (2026, 12, 1, 9, 30, 0)),
         "jonesbob_777_67000_convnets.zip": (submission_bytes(tmp_path, "b"),
                                             (2026, 11, 29, 8, 0, 0)),
+        "smithalice_12345_67895_convnets.zip": (submission_bytes(tmp_path, "a-middle"),
+                                                (2026, 11, 30, 10, 0, 0)),
     })
     code = main(["collect", "--course", str(course.root), "--lms", "canvas", str(outer)])
     out = capsys.readouterr().out
@@ -95,6 +97,8 @@ def test_canvas_bulk_zip_keeps_the_latest_per_student_with_late_flag_and_time(
     stamp = (course.submitted / "12345" / ASSIGNMENT / "timestamp.txt").read_text()
     assert stamp == "2026-12-01 09:30:00.000000 UTC"
     assert "superseded: smithalice_12345_67890_convnets.zip" in out and "LATE" in out
+    assert "superseded: smithalice_12345_67895_convnets.zip" in out  # a chain: both named
+    assert out.count("superseded:") == 2
     roster = load_roster(course)
     assert roster["12345"]["late"] is True and roster["12345"]["display_name"] == "smithalice"
 

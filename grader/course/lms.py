@@ -111,7 +111,11 @@ def _members(outer: Path, into: Path) -> list[tuple[str, Path, datetime | None]]
             name = info.filename.replace("\\", "/")
             if name.startswith("/") or ".." in PurePosixPath(name).parts:
                 raise ValueError(f"{outer.name}: unsafe member name {name!r}")
-            dest = into / f"{k:05d}.zip"
+            base = PurePosixPath(name).name
+            if not base.endswith(".zip") or base.startswith("."):
+                base = "submission.zip"
+            (into / f"{k:05d}").mkdir()
+            dest = into / f"{k:05d}" / base  # collect's messages name the LMS's file
             written = 0
             with zf.open(info) as src, open(dest, "wb") as dst:
                 while chunk := src.read(1 << 16):
@@ -181,11 +185,9 @@ def collect_lms(course_dir: Path | str, kind: str, files: list[Path]) -> LmsRun:
         for sub, path in found:
             best = latest.get(sub.student)
             if best is None or sub.order > best[0].order:
-                if best is not None:
-                    run.superseded.append((best[0], sub))
                 latest[sub.student] = (sub, path)
-            else:
-                run.superseded.append((sub, best[0]))
+        run.superseded = [(sub, latest[sub.student][0]) for sub, _ in found
+                          if sub is not latest[sub.student][0]]
         roster = load_roster(paths)
         for student, (sub, path) in sorted(latest.items()):
             result = collect_one(paths, path, student=student, submitted=sub.submitted)
@@ -196,8 +198,6 @@ def collect_lms(course_dir: Path | str, kind: str, files: list[Path]) -> LmsRun:
                                    "submitted": sub.submitted.isoformat() if sub.submitted
                                    else None}
         save_roster(paths, roster)
-    run.superseded = [(old, new) for old, new in run.superseded
-                      if latest.get(new.student, (None,))[0] == new]
     return run
 
 
