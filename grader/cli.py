@@ -15,7 +15,8 @@ from pathlib import Path
 def _cmd_release(args: argparse.Namespace) -> int:
     from grader.course.release import build_release
 
-    paths = build_release(args.course)
+    paths = build_release(args.course, course_id=args.course_id, exchange=args.exchange,
+                          progress=True)
     print(f"release ready: {paths.release}")
     return 0
 
@@ -84,11 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("release", help="build the nbgrader course directory and student release")
     p.add_argument("--course", required=True, type=Path, help="course directory")
+    p.add_argument("--course-id", help="nbgrader course id (default: the last release's, "
+                   "else the directory's name)")
+    p.add_argument("--exchange", type=Path, metavar="DIR",
+                   help="nbgrader exchange root (default: the last release's, else nbgrader's)")
     p.set_defaults(func=_cmd_release)
 
     p = sub.add_parser("collect", help="take submission zips/directories into submitted/")
     p.add_argument("--course", required=True, type=Path)
     p.add_argument("submissions", nargs="+", type=Path, help="zip files or directories")
+    p.add_argument("--lms", choices=["canvas", "moodle", "plain"],
+                   help="the files are an LMS bulk download (the outer zip or its members)")
     p.set_defaults(func=_course_command("collect"))
 
     p = sub.add_parser("autograde", help="grade submissions (notebooks + sandboxed library checks)")
@@ -111,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="grades as CSV for an LMS")
     p.add_argument("--course", required=True, type=Path)
     p.add_argument("--to", required=True, type=Path, help="CSV file to write")
+    p.add_argument("--lms", choices=["canvas"], help="write the LMS's gradebook import format")
+    p.add_argument("--canvas-column", default="convnets", metavar="NAME",
+                   help="the Canvas assignment column, e.g. 'convnets (1234)'")
     p.set_defaults(func=_course_command("export"))
 
     p = sub.add_parser("demo", help="release, a sample class, autograde, feedback, export")
@@ -129,11 +139,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="versions, sandbox, dataset cache, speed probe")
     p.set_defaults(func=_cmd_doctor)
+    for command in sub.choices.values():
+        command.add_argument("--verbose", "-v", action="store_true",
+                             help="show third-party warnings and logs, and every score detail")
     return parser
+
+
+def quiet_third_parties() -> None:
+    """Hide warnings and INFO/WARNING logs of the libraries (SQLAlchemy's ``SAWarning``s from
+    nbgrader's gradebook, jupyter_client's "TCP without encryption", traitlets' INFO lines):
+    what matters reaches the instructor through our own messages."""
+    import logging
+    import warnings
+
+    # In this process only: a student's kernel keeps its own warnings (nbgrader scores a cell
+    # that writes to stderr 0, and that must not depend on --verbose).
+    warnings.simplefilter("ignore")
+    for name in ("traitlets", "nbgrader", "jupyter_client", "sqlalchemy", "distributed",
+                 "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not getattr(args, "verbose", False):
+        quiet_third_parties()
     try:
         return int(args.func(args) or 0)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

@@ -22,6 +22,7 @@ import pytest
 from grader.checks import registry
 from grader.course.demo import SampleStudent, make_sample_submission
 from grader.course.library_page import VERDICT_MARKER
+from grader.course.paths import EXCHANGE_FILES
 from grader.course.release import ROOT, solution_lines
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox, pytest.mark.xdist_group("e2e")]
@@ -254,7 +255,7 @@ def test_what_students_receive_holds_no_hidden_text_and_no_kernel_markup(hostile
     secrets = _hidden_texts(paths)
     assert len(secrets) > 40
     pages = {Path(n).with_suffix(".html").name for n in paths.assignment_files()
-             if n.endswith(".ipynb")} | {"library_checks.html"}
+             if n.endswith(".ipynb")} | {"library_checks.html"} | set(EXCHANGE_FILES)
     solutions = _solution_texts()
     for name in hostile_class["names"]:
         folder = paths.feedback / name / "convnets"

@@ -70,3 +70,41 @@ def test_check_refuses_outside_a_workspace_and_in_the_instructor_tree(tmp_path, 
     monkeypatch.chdir(Path(__file__).resolve().parents[1])
     assert main(["check"]) == 2
     assert "instructor's repository" in capsys.readouterr().err
+
+
+def test_score_table_fits_100_columns_and_verbose_shows_everything():
+    from grader.checks.report import FunctionResult, LibraryReport
+    from grader.course.merge import StudentResult
+    from grader.course.score_table import WIDTH, score_lines
+
+    lib = LibraryReport(sandbox="bubblewrap")
+    for i in range(30):
+        lib.functions[f"conv_fn_{i:02d}"] = FunctionResult(f"conv_fn_{i:02d}", 0.0, 2.0)
+    r = StudentResult("s" * 40, True, library=lib, score=3.0, max_score=88.0,
+                      late_penalty=1.5, problems=["library not graded: " + "x" * 300])
+    worst = StudentResult("t" * 40, False, library=lib, manual_pending=8.0, late_penalty=1.5)
+    short = score_lines([r, worst])
+    assert all(len(line) <= WIDTH for line in short), [len(x) for x in short]
+    assert "lost: conv_fn_00" in short[1] and "more)" in short[1] and "[late -1.5]" in short[1]
+    assert "[+8 by hand]" in short[2]
+    assert "--verbose" in short[-1]
+    full = score_lines([r, worst], verbose=True)
+    assert "conv_fn_29" in full[1] and "x" * 300 in full[-1]
+
+
+def test_autograde_with_nothing_to_grade_says_so_and_fails(tmp_path, capsys):
+    from grader.course.config_files import INSTRUCTOR_TEMPLATE
+
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "nbgrader_config.py").write_text(INSTRUCTOR_TEMPLATE)
+    (course / "gradebook.db").write_bytes(b"")
+    code = main(["autograde", "--course", str(course), "--allow-unsandboxed"])
+    err = capsys.readouterr().err
+    assert code == 1 and "nothing to grade" in err, err
+
+
+def test_verbose_is_accepted_by_every_command():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for name, parser in sub.choices.items():
+        assert any("--verbose" in a.option_strings for a in parser._actions), name

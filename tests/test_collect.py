@@ -507,3 +507,22 @@ def test_wrong_folder_names_are_rejected_with_the_expected_names(course, inbox):
     assert "no file of the assignment" in result.error
     assert "00_history.ipynb" in result.error and "cs231n_lib/" in result.error
     assert not (course.submitted / "mallory").exists()
+
+
+def test_library_in_a_wrongly_named_folder_is_rejected_naming_the_expected_folder(course, inbox):
+    files = {"alice/00_history.ipynb": NOTEBOOK, "alice/cs231n-lib/conv_naive.py": b"x = 1\n"}
+    (result,) = collect(course, [make_zip(inbox / "alice.zip", files)])
+    assert not result.ok
+    assert "cs231n-lib/conv_naive.py should be cs231n_lib/conv_naive.py" in result.error
+    assert not (course.submitted / "alice").exists()
+
+
+def test_notebooks_in_a_subfolder_are_rejected_naming_where_they_belong(course, inbox):
+    files = {"notebooks/00_history.ipynb": NOTEBOOK, "cs231n_lib/conv_naive.py": b""}
+    (result,) = collect(course, [make_zip(inbox / "bob.zip", files)])
+    assert not result.ok and "notebooks/00_history.ipynb should be 00_history.ipynb" in result.error
+
+
+def test_a_missing_zip_says_so(course, inbox):
+    (result,) = collect(course, [inbox / "carol.zip"])
+    assert not result.ok and "no such file or directory" in result.error

@@ -23,7 +23,7 @@ from grader.course.collect import collect
 from grader.course.demo import CHEATED, SampleStudent, make_sample_submission
 from grader.course.export import export
 from grader.course.feedback import feedback
-from grader.course.library_page import VERDICT_MARKER
+from grader.course.library_page import REPORT_MARKER, VERDICT_MARKER
 from grader.course.release import ASSIGNMENT, build_release
 from grader.mutants import by_name
 
@@ -122,7 +122,11 @@ def test_feedback_has_no_hidden_tests_and_carries_library_report(graded):
     assert VERDICT_MARKER in pooling and "max_pool_backward_naive" in pooling
     assert sorted(p.name for p in (paths.feedback / "mut" / ASSIGNMENT).iterdir()) == sorted(
         [Path(n).with_suffix(".html").name for n in paths.assignment_files()
-         if n.endswith(".ipynb")] + ["library_checks.html"])
+         if n.endswith(".ipynb")] + ["library_checks.html", "timestamp.txt"])
+    # the whole-library report reaches a JupyterHub student at the top of the notebook pages
+    history = (paths.feedback / "mut" / ASSIGNMENT / "00_history.html").read_text()
+    top = history.split(REPORT_MARKER, 1)[1].split("Passed (")[0]
+    assert "To fix" in top and "max_pool_backward_naive" in top
 
 
 def test_export_has_one_row_per_student(graded, tmp_path):

@@ -44,7 +44,7 @@ from grader.course.merge import (
     save_exercises,
     save_report,
 )
-from grader.course.paths import ASSIGNMENT, CoursePaths, open_course
+from grader.course.paths import ASSIGNMENT, EXCHANGE_FILES, CoursePaths, open_course
 
 ROOT = Path(__file__).resolve().parents[2]
 _BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
@@ -217,7 +217,7 @@ def merge_job(paths: CoursePaths, job: dict) -> StudentResult:
             library.functions[name] = FunctionResult(name, 0.0, float(get_check(name).points))
     grades = read_scratch_grades(scratch.gradebook, student) if (
         job.get("stage") == "done") else ScratchGrades()
-    allowed = paths.assignment_files() | {"timestamp.txt"} | {
+    allowed = paths.assignment_files() | EXCHANGE_FILES | {
         p.relative_to(paths.source).as_posix() for p in paths.source.rglob("*")
         if p.is_file() and p.suffix != ".ipynb"}
     dropped = copy_graded_notebooks(paths, scratch, student, allowed)
@@ -236,7 +236,7 @@ def merge_job(paths: CoursePaths, job: dict) -> StudentResult:
         problems.append("dropped from the submission: " + "; ".join(job["dropped"]))
     if dropped:
         problems.append("dropped from the graded notebooks: " + "; ".join(dropped))
-    result.problems = problems
+    result.problems = problems + result.problems  # apply_grades: e.g. a refused timestamp
     return result
 
 

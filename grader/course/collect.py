@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from grader.course.paths import ASSIGNMENT, CoursePaths
+from grader.course.timestamps import format_timestamp
 from grader.sandbox.files import copy_allowed, read_regular_file
 
 MAX_FILE_BYTES = 20 * 2**20
@@ -164,11 +165,18 @@ def _copy_dir(src: Path, dest: Path) -> int:
     return len(files)
 
 
-def collect_one(paths: CoursePaths, source: Path) -> Collected:
-    """Take one zip or directory; on any rule broken nothing is written."""
+def collect_one(paths: CoursePaths, source: Path, student: str | None = None,
+                submitted: datetime | None = None) -> Collected:
+    """Take one zip or directory; on any rule broken nothing is written. ``student``
+    overrides the id read from the name (an LMS id); ``submitted`` (naive UTC) is the time
+    written to ``timestamp.txt`` (default: now)."""
     source = Path(source)
     try:
-        student = student_id_for(source)
+        if student is None:
+            student = student_id_for(source)
+        elif not STUDENT_ID.match(student):
+            raise SubmissionRejected(f"student id {student!r} must be letters, digits, "
+                                     "'_', '.', '-'")
     except SubmissionRejected as exc:
         return Collected("?", source, 0, str(exc))
     try:
@@ -186,14 +194,17 @@ def collect_one(paths: CoursePaths, source: Path) -> Collected:
                         NotImplementedError, RuntimeError, OSError, ValueError) as exc:
                     # corrupt CRC, encrypted entries, a file and a folder of one name, ...
                     raise SubmissionRejected(f"{source.name}: corrupt zip ({exc})") from exc
+            elif not source.exists() and not source.is_symlink():
+                raise SubmissionRejected(f"{source}: no such file or directory")
+            elif source.is_symlink():
+                raise SubmissionRejected(f"{source}: a symlink, not a .zip file or a directory")
             else:
                 raise SubmissionRejected(f"{source}: not a .zip file or a directory")
             if count == 0:
                 raise SubmissionRejected(f"{source.name}: empty submission")
             taken, dropped = _assignment_only(paths, staged, Path(scratch) / "taken")
-            (taken / "timestamp.txt").write_text(
-                datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
-            )
+            stamp = submitted or datetime.now(UTC).replace(tzinfo=None)
+            (taken / "timestamp.txt").write_text(format_timestamp(stamp))
             final = paths.submitted / student / ASSIGNMENT
             if final.is_symlink():
                 final.unlink()
@@ -224,9 +235,29 @@ def _assignment_only(paths: CoursePaths, staged: Path, taken: Path) -> tuple[Pat
             f" and cs231n_lib/*.py at the top of the submission, found {', '.join(found)}")
     # The release's own other files (the check API in grader/) come back with every submission:
     # not taken (autograde uses the course's copy), and not worth a message either.
-    shipped = {p.relative_to(paths.release).as_posix() for p in paths.release.rglob("*")
-               if p.is_file()}
-    return taken, [rel for rel, _ in report.dropped if rel not in shipped]
+    shipped = paths.shipped_files()
+    dropped = [rel for rel, _ in report.dropped if rel not in shipped]
+    misplaced = misplaced_files(expected, dropped)
+    if misplaced:
+        shown = "; ".join(f"{found} should be {want}" for found, want in misplaced[:3])
+        more = f" (+{len(misplaced) - 3} more)" if len(misplaced) > 3 else ""
+        raise SubmissionRejected(f"files of the assignment in the wrong folder: {shown}{more}"
+                                 " (keep the folder names of the release)")
+    return taken, dropped
+
+
+def misplaced_files(expected: set[str], dropped: list[str]) -> list[tuple[str, str]]:
+    """``(found, expected path)`` for each dropped file named like a file of the assignment
+    (``lib/conv_naive.py`` for ``cs231n_lib/conv_naive.py``): graded as missing otherwise."""
+    by_name: dict[str, list[str]] = {}
+    for rel in expected:
+        by_name.setdefault(PurePosixPath(rel).name, []).append(rel)
+    out = []
+    for rel in dropped:
+        wants = by_name.get(PurePosixPath(rel).name, [])
+        if len(wants) == 1 and PurePosixPath(rel).name not in ("__init__.py",):
+            out.append((rel, wants[0]))
+    return sorted(out)
 
 
 def collect(paths: CoursePaths, sources: list[Path]) -> list[Collected]:

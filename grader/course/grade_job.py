@@ -25,7 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
-from grader.course.paths import ASSIGNMENT, JOB_ENV, CoursePaths, nbgrader_api
+from grader.course.paths import ASSIGNMENT, EXCHANGE_FILES, JOB_ENV, CoursePaths, nbgrader_api
 
 #: Caps on what is taken of a submission.
 MAX_FILE_BYTES = 20 << 20
@@ -66,12 +66,14 @@ def prepare_scratch(paths: CoursePaths, spec: JobSpec) -> tuple[CoursePaths, lis
     for config in paths.config_files():
         shutil.copy2(config, scratch.root / config.name)
     shutil.copytree(paths.source, scratch.source, symlinks=True)  # the instructor's own tree
-    allowed = paths.assignment_files() | {"timestamp.txt"}
+    allowed = paths.assignment_files() | EXCHANGE_FILES
     report = copy_allowed(paths.submitted / spec.student / ASSIGNMENT,
                           scratch.submitted / spec.student / ASSIGNMENT,
                           lambda rel: rel.as_posix() in allowed,
                           max_file=MAX_FILE_BYTES, max_total=MAX_TOTAL_BYTES)
     shutil.copy2(spec.template_db, scratch.gradebook)
+    shipped = paths.shipped_files()  # the release's own files come back with the exchange
+    report.dropped = [(rel, why) for rel, why in report.dropped if rel not in shipped]
     return scratch, report.dropped_lines()
 
 

@@ -9,6 +9,12 @@ Two steps, each testable on its own:
   grades, then the secure scores (the in-kernel result could be faked, so a notebook run that
   claims more is reported as possible tampering), keeping what a human graded by hand in
   formgrader and the submission's real timestamp.
+
+The timestamp is the one in ``submitted/<student>/convnets/timestamp.txt`` (the exchange's, or
+the zip/LMS time written by collect), read by :mod:`grader.course.timestamps` — also when the
+notebooks could not be run, so formgrader lists the student as graded and nbgrader's late
+penalty (``LateSubmissionPlugin`` or ``AssignLatePenalties.plugin_class`` from the course
+config, against the assignment's due date) applies to the secure score, not the in-kernel one.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from typing import Any
 
 from grader.checks.registry import GRADE_ID_PREFIX
 from grader.checks.report import LibraryReport
-from grader.course.paths import ASSIGNMENT, CoursePaths
+from grader.course.paths import ASSIGNMENT, CoursePaths, course_config
+from grader.course.timestamps import read_timestamp
 
 #: Scores closer than this are "the same" (floating point in nbgrader's sums).
 SCORE_EPS = 1e-6
@@ -58,6 +65,11 @@ class StudentResult:
     manual_pending: float = 0.0
     #: Why this student could not be graded (fully or in part); empty when all went well.
     problems: list[str] = field(default_factory=list)
+    #: When the student submitted (naive UTC), None if unknown; seconds past the due date.
+    timestamp: datetime | None = None
+    seconds_late: float = 0.0
+    #: Points taken off by nbgrader's late-submission plugin (0 when on time).
+    late_penalty: float = 0.0
 
 
 def read_scratch_grades(gradebook: Path, student: str) -> ScratchGrades:
@@ -122,18 +134,62 @@ def secure_scores(library: LibraryReport | None,
     return out
 
 
+def submission_timestamp(paths: CoursePaths, student: str,
+                         fallback: datetime | None = None) -> tuple[datetime | None, str]:
+    """``(time, problem)`` of ``student``'s submission: its ``timestamp.txt`` when there is
+    one (refused if malformed: then None and why), else ``fallback``."""
+    folder = paths.submitted / student / ASSIGNMENT
+    stamp, problem = read_timestamp(folder)
+    if stamp is None and not problem:
+        stamp = fallback
+    return stamp, problem
+
+
+def _late_penalties(paths: CoursePaths, student: str, submission) -> float:
+    """Set each notebook's ``late_submission_penalty`` as nbgrader's autograde would
+    (course-configured plugin, clamped to [0, notebook score]); return their sum."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    late = submission.total_seconds_late
+    for nb in submission.notebooks:
+        nb.late_submission_penalty = None
+    if not late or late <= 0:
+        return 0.0
+    assigner = AssignLatePenalties(config=course_config(paths))
+    assigner.init_plugin()
+    total = 0.0
+    for nb in submission.notebooks:
+        penalty = assigner.plugin_inst.late_submission_penalty(student, nb.score, late)
+        if penalty is not None:
+            penalty = min(max(float(penalty), 0.0), nb.score)
+            nb.late_submission_penalty = penalty
+            total += penalty
+    return total
+
+
 def apply_grades(paths: CoursePaths, student: str, grades: ScratchGrades,
                  library: LibraryReport | None, timestamp: datetime | None,
                  exercises: dict[str, dict] | None = None) -> StudentResult:
     """Write ``student``'s submission into the course gradebook in one transaction.
 
-    ``exercises`` (exercise grade id -> the grading job's verdict on the probed values, as
-    :meth:`grader.checks.exercises.ExerciseResult.as_dict`) overrules nbgrader's in-kernel verdict on those cells, like the library scores
-    overrule the ``check_<function>`` cells.
+    ``timestamp`` (naive UTC) overrides the submission's ``timestamp.txt``; without either,
+    nbgrader's scratch value is used. A malformed ``timestamp.txt`` is reported in
+    ``problems`` (the submission is then recorded without a time). ``exercises`` (exercise
+    grade id -> the grading job's verdict on the probed values, as
+    :meth:`grader.checks.exercises.ExerciseResult.as_dict`) overrules nbgrader's in-kernel
+    verdict on those cells, as the library scores overrule the ``check_<function>`` cells.
     """
     from nbgrader.api import Gradebook, MissingEntry
 
+    if not isinstance(student, str) or not student:
+        raise ValueError(f"student must be a non-empty id, got {student!r}")
+    if timestamp is not None and not isinstance(timestamp, datetime):
+        raise TypeError(f"timestamp must be a datetime or None, got {type(timestamp).__name__}")
     result = StudentResult(student, grades.graded, library=library)
+    if timestamp is None:
+        timestamp, problem = submission_timestamp(paths, student, grades.timestamp)
+        if problem:
+            result.problems.append(problem)
     trusted = secure_scores(library, exercises)
     with Gradebook(f"sqlite:///{paths.gradebook}") as gb, warnings.catch_warnings():
         # nbgrader's own add_submission trips SQLAlchemy's autoflush warnings; harmless.
@@ -145,8 +201,7 @@ def apply_grades(paths: CoursePaths, student: str, grades: ScratchGrades,
             gb.remove_submission(ASSIGNMENT, student)
         except MissingEntry:
             pass
-        submission = gb.add_submission(ASSIGNMENT, student,
-                                       timestamp=timestamp or grades.timestamp)
+        submission = gb.add_submission(ASSIGNMENT, student, timestamp=timestamp)
         for nb in submission.notebooks:
             rows = grades.notebooks.get(nb.name, {})
             nb.flagged = bool(rows.get("flagged", False))
@@ -186,6 +241,10 @@ def apply_grades(paths: CoursePaths, student: str, grades: ScratchGrades,
                     comment.manual_comment = hand["manual_comment"]
         gb.db.commit()
         submission = gb.find_submission(ASSIGNMENT, student)
+        result.late_penalty = _late_penalties(paths, student, submission)
+        gb.db.commit()
+        result.timestamp = submission.timestamp
+        result.seconds_late = float(submission.total_seconds_late or 0.0)
         result.score, result.max_score = submission.score, submission.max_score
         result.manual_pending = sum(
             g.max_score for nb in submission.notebooks for g in nb.grades if g.needs_manual_grade)

@@ -2,7 +2,8 @@
 
 Layout (a standard nbgrader course)::
 
-    nbgrader_config.py      written by :mod:`grader.course.release`
+    nbgrader_config.py      the instructor's (created once by release, then never rewritten)
+    cs231n_grader_config.py written by :mod:`grader.course.release` (loaded by the one above)
     source/convnets/        instructor source: notebooks + reference cs231n_lib + check API
     release/convnets/       what students get
     submitted/<student>/convnets/
@@ -22,6 +23,9 @@ from pathlib import Path
 ASSIGNMENT = "convnets"
 #: Set in a grading job's environment: the course config lets nbgrader autograde run only then.
 JOB_ENV = "CS231N_GRADER_JOB"
+#: Files nbgrader's exchange puts beside a submission (``submit``/``collect``) and that
+#: ``release_feedback`` reads beside the feedback pages; taken through grading, never run.
+EXCHANGE_FILES = frozenset({"timestamp.txt", "submission_secret.txt"})
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,12 @@ class CoursePaths:
                   if p.is_file()}
         return names
 
+    def shipped_files(self) -> set[str]:
+        """Every file of the student release (relative paths): nbgrader's exchange hands all
+        of them back with a submission, so those not taken are dropped without a message."""
+        return {p.relative_to(self.release).as_posix() for p in self.release.rglob("*")
+                if p.is_file()}
+
     @property
     def private(self) -> Path:
         """Instructor-only state (never copied to a student): reports, scratch courses."""
@@ -91,17 +101,26 @@ def _venv_bin_on_path() -> None:
         os.environ["PATH"] = os.pathsep.join([bindir, *[p for p in parts if p]])
 
 
+def course_config(paths: CoursePaths):
+    """The traitlets ``Config`` of the course's ``nbgrader_config.py`` (what nbgrader reads)."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    if not isinstance(paths, CoursePaths):
+        raise TypeError(f"paths must be CoursePaths, got {type(paths).__name__}")
+    config = Config()
+    config.merge(PyFileConfigLoader(paths.config.name, path=str(paths.root)).load_config())
+    return config
+
+
 def nbgrader_api(paths: CoursePaths):
     """An ``NbGraderAPI`` bound to the course directory (no 4 s CLI start-up per call)."""
     from nbgrader.apps.api import NbGraderAPI
 
     _venv_bin_on_path()
     from nbgrader.coursedir import CourseDirectory
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
 
-    config = Config()
-    config.merge(PyFileConfigLoader(paths.config.name, path=str(paths.root)).load_config())
+    config = course_config(paths)
     coursedir = CourseDirectory(config=config)
     coursedir.root = str(paths.root)
     return NbGraderAPI(coursedir=coursedir, config=config)

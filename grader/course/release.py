@@ -2,7 +2,8 @@
 
 Layout produced under ``course_dir`` (a standard nbgrader course)::
 
-    nbgrader_config.py      course id, exclude_overwriting, timeouts, feedback without hidden tests
+    nbgrader_config.py      the instructor's (created once, never rewritten; loads ours first)
+    cs231n_grader_config.py course id, exchange, exclude_overwriting, timeouts, safe feedback
     source/convnets/        the notebooks + cs231n_lib (reference) + the shippable part of grader/
     release/convnets/       what students get: notebooks stripped by nbgrader, .py stripped here
     gradebook.db            nbgrader's SQLite gradebook
@@ -26,7 +27,6 @@ from pathlib import Path
 from grader.checks import stubs
 from grader.course.paths import ASSIGNMENT, JOB_ENV, CoursePaths, nbgrader_api
 
-COURSE_ID = "cs231n-convnets"
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "cs231n_lib"
 NOTEBOOKS = ROOT / "notebooks"
@@ -51,15 +51,18 @@ def student_edited_modules(library: Path = LIBRARY) -> list[str]:
     )
 
 
-def nbgrader_config_text(root: Path, exclude: list[str]) -> str:
-    """The course's ``nbgrader_config.py``."""
-    return f'''"""nbgrader config of the CS231n convnets course (written by grader.course.release)."""
+def grader_config_text(exclude: list[str], course_id: str, exchange: str | None = None) -> str:
+    """The course mechanics, ``cs231n_grader_config.py`` (rewritten by every release; the
+    instructor's ``nbgrader_config.py`` loads it and may override what is not guarded)."""
+    exchange_line = f"c.Exchange.root = {exchange!r}\n" if exchange else ""
+    return f'''"""cs231n-grader's part of the course config: rewritten by every `cs231n-grader release`.
+Put your own settings in nbgrader_config.py (it loads this file first)."""
 import os
 
 c = get_config()  # noqa: F821  (nbgrader injects get_config)
-c.CourseDirectory.course_id = {COURSE_ID!r}
+c.CourseDirectory.course_id = {course_id!r}
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
-# Every learner-edited module; anything missing here is graded from the instructor's copy.
+{exchange_line}# Every learner-edited module; anything missing here is graded from the instructor's copy.
 c.Autograde.exclude_overwriting = {{{ASSIGNMENT!r}: {exclude!r}}}
 c.Execute.timeout = {CELL_TIMEOUT_S}
 c.Execute.interrupt_on_timeout = True
@@ -138,9 +141,16 @@ def _write_visible_expected(data_dir: Path) -> None:
     expected.write_expected(data_dir / expected.EXPECTED_FILE)
 
 
-def write_config(paths: CoursePaths) -> None:
-    paths.root.mkdir(parents=True, exist_ok=True)
-    paths.config.write_text(nbgrader_config_text(paths.root, student_edited_modules()))
+def write_config(paths: CoursePaths, course_id: str | None = None,
+                 exchange: Path | str | None = None) -> dict[str, str]:
+    """Write ours, keep the instructor's (see :mod:`grader.course.config_files`); return the
+    course id (and exchange root) nbgrader will use."""
+    from grader.course.config_files import resolve_settings, write_configs
+
+    settings = resolve_settings(paths, course_id, exchange)
+    text = grader_config_text(student_edited_modules(), settings["course_id"],
+                              settings.get("exchange"))
+    return write_configs(paths, text, settings, explicit_id=course_id is not None)
 
 
 def strip_release_modules(release: Path) -> list[Path]:
@@ -227,21 +237,41 @@ def unshippable_grader_files(shipped: Path) -> list[str]:
     return extra
 
 
-def build_release(course_dir: Path | str) -> CoursePaths:
-    """Create or refresh the course directory and its student release. Safe to re-run.
+def build_release(course_dir: Path | str, course_id: str | None = None,
+                  exchange: Path | str | None = None, progress: bool = False) -> CoursePaths:
+    """Create or refresh the course directory and its student release. Safe to re-run; the
+    instructor's ``nbgrader_config.py`` is kept. ``course_id`` / ``exchange``: nbgrader's
+    ``CourseDirectory.course_id`` / ``Exchange.root`` (default: the last release's; the id
+    then defaults to the directory's name).
 
     Raises:
+        ValueError: a bad course id, exchange, or an instructor config overriding a guarded
+            setting or another course id.
         RuntimeError: nbgrader failed, or the release leaks a solution or a hidden case.
     """
+    from tqdm.auto import tqdm
+
     paths = CoursePaths(Path(course_dir).resolve())
-    write_config(paths)
+    write_config(paths, course_id, exchange)  # before the bar: its errors are one line
+    steps = ["source", "generate_assignment", "strip modules", "leak check"]
+    bar = tqdm(steps, desc="release", unit="step", disable=not progress)
+    bar.set_postfix_str(steps[0])
     populate_source(paths)
+    bar.update()
+    bar.set_postfix_str(steps[1])
     api = nbgrader_api(paths)
     result = api.generate_assignment(ASSIGNMENT, force=True)
     if not result.get("success"):
+        bar.close()
         raise RuntimeError(f"nbgrader generate_assignment failed:\n{result.get('log', '')}")
+    bar.update()
+    bar.set_postfix_str(steps[2])
     strip_release_modules(paths.release)
+    bar.update()
+    bar.set_postfix_str(steps[3])
     problems = leaks(paths.release, paths.source)
+    bar.update()
+    bar.close()
     if problems:
         raise RuntimeError("the release leaks:\n  " + "\n  ".join(problems))
     return paths
