@@ -246,8 +246,12 @@ def autograde(
     allow_unsandboxed: bool = False,
     progress: bool = True,
     budget: Budget = Budget(),
+    fast: bool = True,
 ) -> list[StudentResult]:
     """Grade ``students`` (default: everyone in submitted/), ``jobs`` at a time.
+
+    ``fast`` skips the notebooks' ``demo-only`` cells (:mod:`grader.course.fast_autograde`);
+    grades are the same either way.
 
     Raises:
         ValueError: ``jobs`` < 1, no course directory, or an unknown student.
@@ -278,7 +282,7 @@ def autograde(
         def spec_for(student: str) -> JobSpec:
             return JobSpec(str(paths.root), student, str(template), str(Path(tmp) / student),
                            str(Path(tmp) / f"{student}.result.json"), allow_unsandboxed,
-                           budget.library_s)
+                           budget.library_s, fast=fast)
 
         pool = ThreadPoolExecutor(max_workers=jobs)
         try:
