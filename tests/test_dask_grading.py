@@ -21,13 +21,14 @@ import time
 from pathlib import Path
 
 import pytest
+from grading_helpers import gradebook_grades
 
 from grader.course import autograde as autograde_mod
 from grader.course.autograde import autograde
 from grader.course.collect import collect
 from grader.course.dask_grading import parse_scheduler
 from grader.course.demo import SampleStudent, make_sample_submission
-from grader.course.release import ASSIGNMENT, build_release
+from grader.course.release import build_release
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASS = [
@@ -36,19 +37,6 @@ CLASS = [
     SampleStudent("mut", "one bug", "mutants", ("maxpool_grad_all_ties",)),
 ]
 WAIT_S = 600
-
-
-def gradebook_grades(course: Path) -> dict:
-    """Every grade of every student, as nbgrader's gradebook holds it."""
-    from nbgrader.api import Gradebook
-
-    out = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
-        for sub in gb.assignment_submissions(ASSIGNMENT):
-            out[sub.student.id] = sorted(
-                (nb.name, g.name, g.auto_score, g.manual_score, g.needs_manual_grade)
-                for nb in sub.notebooks for g in nb.grades)
-    return out
 
 
 def _children(pid: int) -> list[tuple[int, str]]:
