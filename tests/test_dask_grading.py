@@ -158,3 +158,25 @@ def test_killed_coordinator_resumes_and_local2_with_a_killed_worker_equals_jobs1
         s: r.score for s, r in results.items()}
     assert gradebook_grades(course.root) == reference
     assert _grading_jobs_of(course.root) == []
+
+
+def test_fingerprint_sees_every_byte_and_never_opens_a_fifo(tmp_path):
+    from grader.course import journal
+    from grader.course.paths import ASSIGNMENT, CoursePaths
+
+    paths = CoursePaths(tmp_path)
+    sub = paths.submitted / "s1" / ASSIGNMENT
+    (sub / "cs231n_lib").mkdir(parents=True)
+    (sub / "cs231n_lib" / "conv.py").write_text("x = 1\n")
+    first = journal.fingerprint(paths, "s1", "course")
+    os.mkfifo(sub / "pipe")  # would block a reader forever
+    (sub / "link").symlink_to("/etc/passwd")
+    (sub / os.fsdecode(b"bad\xffname")).write_bytes(b"")
+    second = journal.fingerprint(paths, "s1", "course")
+    assert second != first
+    (sub / "cs231n_lib" / "conv.py").write_text("x = 2\n")
+    assert journal.fingerprint(paths, "s1", "course") not in (first, second)
+    assert journal.fingerprint(paths, "s1", "other course") != journal.fingerprint(
+        paths, "s1", "course")
+    with pytest.raises(ValueError, match="student"):
+        journal.recorded(paths, "../x", "fp")

@@ -38,16 +38,19 @@ def _hash_tree(h: "hashlib._Hash", root: Path) -> None:
         dirnames.sort()
         for name in sorted(filenames + [d for d in dirnames if Path(dirpath, d).is_symlink()]):
             path = Path(dirpath, name)
-            rel = path.relative_to(root).as_posix()
-            mode = os.lstat(path).st_mode
-            if not stat.S_ISREG(mode):
-                h.update(f"{rel}\0other:{stat.S_IFMT(mode)}\0".encode())
-                continue
-            h.update(f"{rel}\0{os.lstat(path).st_size}\0".encode())
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as fh:
-                while chunk := fh.read(_CHUNK):
-                    h.update(chunk)
+            rel = os.fsencode(path.relative_to(root))  # any bytes a name may hold
+            try:
+                info = os.lstat(path)
+                if not stat.S_ISREG(info.st_mode):
+                    h.update(rel + f"\0other:{stat.S_IFMT(info.st_mode)}\0".encode())
+                    continue
+                h.update(rel + f"\0{info.st_size}\0".encode())
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                with os.fdopen(fd, "rb") as fh:
+                    while chunk := fh.read(_CHUNK):
+                        h.update(chunk)
+            except OSError as exc:  # vanished or unreadable: the fingerprint says so
+                h.update(rel + f"\0unreadable:{exc.errno}\0".encode())
 
 
 def course_fingerprint(paths: CoursePaths, options: dict) -> str:
