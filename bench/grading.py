@@ -173,6 +173,29 @@ def _stock_autograde(course: Path, students: list[str]) -> float:
     return float(proc.stdout.strip().splitlines()[-1])
 
 
+def _profile(paths: CoursePaths, student: str) -> dict[str, dict[str, float]]:
+    """Where one submission's seconds go: the job's own stage timings, fast and full."""
+    from grader.course.autograde import _snapshot_gradebook
+    from grader.course.grade_job import JobSpec
+    from grader.course.job_runner import Budget, _run_job_process
+
+    out = {}
+    with tempfile.TemporaryDirectory(dir=paths.root, prefix="bench-profile-") as tmp:
+        template = Path(tmp) / "template.db"
+        _snapshot_gradebook(paths, template)
+        for fast in (True, False):
+            key = "fast" if fast else "full"
+            spec = JobSpec(str(paths.root), student, str(template), str(Path(tmp) / key),
+                           str(Path(tmp) / f"{key}.json"), fast=fast)
+            start = time.perf_counter()
+            job = _run_job_process(spec, Budget())
+            total = time.perf_counter() - start
+            lib, nbs = job.get("library_seconds", 0.0), job.get("notebook_seconds", 0.0)
+            out[key] = {"total": total, "library": lib, "notebooks": nbs,
+                        "job_start_and_scratch": total - lib - nbs}
+    return out
+
+
 #: The modes of one round, in this order (--jobs 2 before --jobs 1: a warm cache favours the
 #: baseline); ``full`` is --jobs 1 with the demo-only cells run (the cost before issue 12).
 MODES = ("jobs2", "local2", "jobs1", "full", "stock")
@@ -214,6 +237,8 @@ def run(*, class_size: int = 20, repeats: int = 3, log=print) -> dict[str, Any]:
             log(f"    bare {sample}: {bare[sample]['seconds']:.1f} s")
         bare_mean = statistics.mean(b["seconds"] for b in bare.values())
 
+        log("  grading: profile of one submission (the reference), fast and full ...")
+        profile = _profile(paths, first_copy.get("ada", students[0]))
         rounds = [_round(paths, stock, students, log) for _ in range(repeats)]
         n = len(students)
         runs = {m: statistics.median(r["seconds"][m] for r in rounds) for m in MODES}
@@ -240,6 +265,7 @@ def run(*, class_size: int = 20, repeats: int = 3, log=print) -> dict[str, Any]:
             "seconds_total": runs,
             "seconds_per_submission": {**per_sub, "bare": bare_mean},
             "rounds": [r["seconds"] for r in rounds],
+            "profile_one_submission": profile,
             "bare": bare,
             "ratios": ratios,
             "scores_agree": all(g == graded[0] for g in graded),

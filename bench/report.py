@@ -169,6 +169,10 @@ def grading_table(section: dict[str, Any]) -> str:
         f"bare / --jobs 1 = {q.get('bare_over_jobs1', 1 / q['jobs1_over_bare']):.2f}x; "
         f"scores identical across modes: {section['scores_agree']}"
     ]
+    for key, prof in section.get("profile_one_submission", {}).items():
+        foot.append(f"  one submission ({key}): {prof['total']:.1f} s = library checks "
+                    f"{prof['library']:.1f} + notebooks {prof['notebooks']:.1f} + job start "
+                    f"and scratch copy {prof['job_start_and_scratch']:.1f}")
     stalls = {k: b.get("near_timeout") for k, b in section.get("bare", {}).items()}
     stalls = {k: v for k, v in stalls.items() if v}
     if stalls:
