@@ -92,7 +92,8 @@ def run_section(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if name == "grading":
         from bench import grading
 
-        return grading.run(class_size=2 if quick else args.class_size, log=_log)
+        return grading.run(class_size=2 if quick else args.class_size,
+                           repeats=args.repeats or (1 if quick else 3), log=_log)
     raise ValueError(name)
 
 

@@ -109,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wall-clock seconds for one submission's library checks")
     p.add_argument("--notebook-budget", type=float, default=900.0, metavar="S",
                    help="wall-clock seconds for one submission's notebooks")
+    p.add_argument("--scheduler", metavar="local:N|tcp://HOST:PORT",
+                   help="grade on Dask workers (a LocalCluster of N processes, or a scheduler)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip students an earlier (interrupted) run already graded unchanged")
     p.set_defaults(func=_course_command("autograde"))
 
     p = sub.add_parser("feedback", help="feedback HTML per student, hidden tests removed")

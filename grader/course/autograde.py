@@ -17,24 +17,19 @@ complete, consistent gradebook.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import signal
+import contextlib
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
-import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 
 from grader.checks.registry import get as get_check
 from grader.checks.registry import names as check_names
 from grader.checks.report import FunctionResult, LibraryReport
-from grader.course.grade_job import JobSpec, spec_json
+from grader.course.grade_job import JobSpec
+from grader.course.job_runner import _RUNNING, _RUNNING_LOCK, Budget, _kill_group, _run_job_process
 from grader.course.merge import (
     ScratchGrades,
     StudentResult,
@@ -46,11 +41,6 @@ from grader.course.merge import (
 )
 from grader.course.paths import ASSIGNMENT, EXCHANGE_FILES, CoursePaths, open_course
 
-ROOT = Path(__file__).resolve().parents[2]
-_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
-         "from grader.course.grade_job import main; raise SystemExit(main(sys.argv[2:]))")
-
-
 class SandboxRequired(RuntimeError):
     """bubblewrap is missing or broken and the instructor did not allow grading without it.
 
@@ -61,20 +51,6 @@ class SandboxRequired(RuntimeError):
     def __init__(self, message: str, results: list[StudentResult] | None = None) -> None:
         super().__init__(message)
         self.results = results or []
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Wall-clock seconds one submission may take: library checks, then notebooks."""
-
-    library_s: float = 180.0
-    notebooks_s: float = 900.0
-    #: Start-up of the job process, the scratch course, the first imports.
-    overhead_s: float = 60.0
-
-    @property
-    def total_s(self) -> float:
-        return self.library_s + self.notebooks_s + self.overhead_s
 
 
 def _snapshot_gradebook(paths: CoursePaths, dst: Path) -> None:
@@ -108,96 +84,6 @@ def check_sandbox(allow_unsandboxed: bool) -> str:
             "bubblewrap (apt-get install bubblewrap), or pass --allow-unsandboxed to grade "
             "with rlimits only (student code could then read this machine's files)")
     return f"{UNAVAILABLE_LINE} ({why}): --allow-unsandboxed was given"
-
-
-#: Job processes still running (killed when the coordinator stops, however it stops: they run
-#: in sessions of their own, so a Ctrl-C in the terminal does not reach them).
-_RUNNING: set[subprocess.Popen] = set()
-_RUNNING_LOCK = threading.Lock()
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-
-
-def _stage(result_path: Path) -> str:
-    try:
-        return str(json.loads(result_path.read_text()).get("stage", ""))
-    except (OSError, ValueError, AttributeError):
-        return ""
-
-
-def _watch(proc: subprocess.Popen, result_path: Path, budget: Budget) -> str:
-    """Wait for the job; stop it when a stage overruns its budget. Returns the reason."""
-    start = time.monotonic()
-    stage, stage_start = "prepare", start
-    limits = {"prepare": budget.overhead_s, "library": budget.library_s + budget.overhead_s,
-              "notebooks": budget.notebooks_s}
-    while True:
-        try:
-            proc.wait(timeout=0.5)
-            return ""
-        except subprocess.TimeoutExpired:
-            pass
-        now = time.monotonic()
-        current = _stage(result_path) or stage
-        if current != stage:
-            stage, stage_start = current, now
-        if now - stage_start > limits.get(stage, budget.overhead_s):
-            what = {"notebooks": f"the notebooks ran past their budget of "
-                                 f"{budget.notebooks_s:g} s",
-                    "library": f"the library checks ran past their budget of "
-                               f"{budget.library_s:g} s"}.get(stage, "grading did not start")
-            return f"{what}: grading of this submission stopped"
-        if now - start > budget.total_s:
-            return f"over the time budget of {budget.total_s:g} s per submission"
-
-
-def _run_job_process(spec: JobSpec, budget: Budget) -> dict:
-    """Start one job, wait for it within the budget, return its (possibly partial) result."""
-    scratch = Path(spec.scratch)
-    scratch.parent.mkdir(parents=True, exist_ok=True)
-    spec_path = scratch.with_suffix(".job.json")
-    spec.kernel_root = tempfile.mkdtemp(prefix="cs231n-k-")  # short: Unix socket paths
-    spec_path.write_text(spec_json(spec))
-    log_path = scratch.with_suffix(".log")
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("PYTHONPATH", None)
-    problem = ""
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOT, str(ROOT), str(spec_path)],
-            cwd=scratch.parent, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            start_new_session=True)
-        with _RUNNING_LOCK:
-            _RUNNING.add(proc)
-        try:
-            problem = _watch(proc, Path(spec.result), budget)
-        finally:
-            _kill_group(proc)
-            with _RUNNING_LOCK:
-                _RUNNING.discard(proc)
-            shutil.rmtree(spec.kernel_root, ignore_errors=True)
-    try:
-        result = json.loads(Path(spec.result).read_text())
-    except (OSError, ValueError):
-        result = {"student": spec.student, "scratch": spec.scratch, "stage": "prepare",
-                  "notebooks_ok": False, "library": None, "log": "", "dropped": [],
-                  "kernel_sandboxed": False, "error": ""}
-    if proc.returncode and not problem:
-        tail = log_path.read_text(errors="replace")[-1500:] if log_path.exists() else ""
-        problem = f"the grading job failed (exit {proc.returncode}) at stage " \
-                  f"{result.get('stage')}: {tail.strip().splitlines()[-1:] or ''}"
-    if problem:
-        result["error"] = "; ".join(x for x in (result.get("error"), problem) if x)
-        if result.get("stage") != "done":
-            result["notebooks_ok"] = False
-    return result
 
 
 def merge_job(paths: CoursePaths, job: dict) -> StudentResult:
@@ -244,6 +130,35 @@ def _failed(student: str, why: str) -> StudentResult:
     return StudentResult(student, False, problems=[why])
 
 
+def _local_results(specs: dict[str, JobSpec], jobs: int, budget: Budget,
+                   stop: threading.Event) -> Iterator[tuple[str, dict | BaseException]]:
+    """Grade ``specs`` here, ``jobs`` at a time; yield ``(student, job result or error)`` as
+    they finish. Once ``stop`` is set no new job starts (the running ones finish)."""
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        pending: dict[Future, str] = {}
+        queue = list(specs)
+        while queue or pending:
+            while queue and len(pending) < jobs and not stop.is_set():
+                student = queue.pop(0)
+                pending[pool.submit(_run_job_process, specs[student], budget)] = student
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                student = pending.pop(future)
+                try:
+                    yield student, future.result()
+                except Exception as exc:  # noqa: BLE001 - one student never stops the class
+                    yield student, exc
+    finally:
+        with _RUNNING_LOCK:
+            running = list(_RUNNING)
+        for proc in running:  # interrupted (Ctrl-C, an error): no job outlives us
+            _kill_group(proc)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def autograde(
     course_dir: Path | str,
     students: list[str] | None = None,
@@ -251,18 +166,34 @@ def autograde(
     allow_unsandboxed: bool = False,
     progress: bool = True,
     budget: Budget = Budget(),
+    fast: bool = True,
+    scheduler: str | None = None,
+    resume: bool = False,
 ) -> list[StudentResult]:
     """Grade ``students`` (default: everyone in submitted/), ``jobs`` at a time.
 
+    ``fast`` skips the notebooks' ``demo-only`` cells (:mod:`grader.course.fast_autograde`);
+    grades are the same either way. ``scheduler`` (``"local:N"`` or ``"tcp://HOST:PORT"``)
+    grades on Dask workers instead of ``jobs`` local processes
+    (:mod:`grader.course.dask_grading`). ``resume`` skips the students a previous run already
+    merged with the same submission, course and grader (:mod:`grader.course.journal`).
+
     Raises:
-        ValueError: ``jobs`` < 1, no course directory, or an unknown student.
+        ValueError: ``jobs`` < 1, a malformed ``scheduler``, no course directory, or an
+            unknown student.
         SandboxRequired: no working sandbox and not ``allow_unsandboxed``, before anything
             is graded; or the sandbox broke mid-run (students already merged stay graded).
     """
     from tqdm.auto import tqdm
 
+    from grader.course import journal
+
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if scheduler is not None:
+        from grader.course.dask_grading import parse_scheduler
+
+        parse_scheduler(scheduler)
     paths = open_course(course_dir)
     if not paths.gradebook.exists():
         raise ValueError(f"{paths.root} is not a released course (run `release` first)")
@@ -270,56 +201,62 @@ def autograde(
     status = check_sandbox(allow_unsandboxed)
     if not status.startswith("bubblewrap") and progress:
         print(f"WARNING {status}", flush=True)
+    course_print = journal.course_fingerprint(paths, {"fast": fast,
+                                                      "allow_unsandboxed": allow_unsandboxed})
+    prints = {s: journal.fingerprint(paths, s, course_print) for s in todo}
     results: list[StudentResult] = []
+    if resume:
+        for student in list(todo):
+            earlier = journal.recorded(paths, student, prints[student])
+            if earlier is not None:
+                results.append(earlier)
+                todo.remove(student)
     paths.private.mkdir(exist_ok=True)
     scratch_root = paths.private / "scratch"
     scratch_root.mkdir(exist_ok=True, mode=0o700)
     broken = ""
+    stop = threading.Event()
+    seen: set[str] = set()
     with tempfile.TemporaryDirectory(dir=scratch_root, prefix="run-") as tmp:
         template = Path(tmp) / "template.db"
         _snapshot_gradebook(paths, template)
         bar = tqdm(total=len(todo), desc="autograde", unit="student", disable=not progress)
+        specs = {student: JobSpec(str(paths.root), student, str(template),
+                                  str(Path(tmp) / student),
+                                  str(Path(tmp) / f"{student}.result.json"), allow_unsandboxed,
+                                  budget.library_s, fast=fast) for student in todo}
+        if scheduler is None:
+            stream = _local_results(specs, jobs, budget, stop)
+        else:
+            from grader.course.dask_grading import dask_results
 
-        def spec_for(student: str) -> JobSpec:
-            return JobSpec(str(paths.root), student, str(template), str(Path(tmp) / student),
-                           str(Path(tmp) / f"{student}.result.json"), allow_unsandboxed,
-                           budget.library_s)
-
-        pool = ThreadPoolExecutor(max_workers=jobs)
-        try:
-            pending: dict[Future, str] = {}
-            queue = list(todo)
-            while queue or pending:
-                while queue and len(pending) < jobs and not broken:
-                    student = queue.pop(0)
-                    pending[pool.submit(_run_job_process, spec_for(student), budget)] = student
-                if not pending:
-                    break
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    student = pending.pop(future)
-                    try:
-                        job = future.result()
-                        result = merge_job(paths, job)
-                        sandbox_broke = (not allow_unsandboxed) and (
-                            "sandbox broke" in job.get("error", "")
-                            or (result.library is not None and not result.library.sandboxed
-                                and job.get("library") is not None))
-                        if sandbox_broke:
-                            broken = f"the sandbox stopped working while grading {student}"
-                    except Exception as exc:  # noqa: BLE001 - one student never stops the class
-                        result = _failed(student, f"could not be merged: "
-                                                  f"{type(exc).__name__}: {exc}")
-                    results.append(result)
-                    bar.update()
-            for student in queue:
-                results.append(_failed(student, f"not graded: {broken}"))
-        finally:
-            with _RUNNING_LOCK:
-                running = list(_RUNNING)
-            for proc in running:  # interrupted (Ctrl-C, an error): no job outlives us
-                _kill_group(proc)
-            pool.shutdown(wait=True, cancel_futures=True)
+            stream = dask_results(scheduler, specs, budget, stop)
+        with contextlib.closing(stream):
+            for student, job in stream:
+                if student in seen:  # never merge a student twice
+                    continue
+                seen.add(student)
+                try:
+                    if isinstance(job, BaseException):
+                        raise job
+                    result = merge_job(paths, job)
+                    if not job.get("error"):  # a job that failed is tried again
+                        journal.record(paths, result, prints[student])
+                    sandbox_broke = (not allow_unsandboxed) and (
+                        "sandbox broke" in job.get("error", "")
+                        or (result.library is not None and not result.library.sandboxed
+                            and job.get("library") is not None))
+                    if sandbox_broke:
+                        broken = f"the sandbox stopped working while grading {student}"
+                        stop.set()
+                except Exception as exc:  # noqa: BLE001 - one student never stops the class
+                    result = _failed(student, f"could not be merged: "
+                                              f"{type(exc).__name__}: {exc}")
+                results.append(result)
+                bar.update()
+        queue = [s for s in todo if s not in seen]
+        for student in queue:
+            results.append(_failed(student, f"not graded: {broken or 'the run stopped'}"))
         bar.close()
     results.sort(key=lambda r: r.student)
     if broken:

@@ -50,7 +50,8 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     budget = Budget(library_s=args.library_budget, notebooks_s=args.notebook_budget)
     try:
         results = autograde(args.course, students=args.student, jobs=args.jobs,
-                            allow_unsandboxed=args.allow_unsandboxed, budget=budget)
+                            allow_unsandboxed=args.allow_unsandboxed, budget=budget,
+                            scheduler=args.scheduler, resume=args.resume)
     except SandboxRequired as exc:
         if exc.results:
             print_score_table(exc.results, verbose=args.verbose)

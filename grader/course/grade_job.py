@@ -46,6 +46,8 @@ class JobSpec:
     #: Short private directory for the kernels' sockets (a Unix socket path holds <= 107
     #: bytes, so it cannot live in a deep course folder). Made and removed by the coordinator.
     kernel_root: str = ""
+    #: Skip the instructor's ``demo-only`` cells (:mod:`grader.course.fast_autograde`).
+    fast: bool = True
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -140,6 +142,10 @@ def run_job(spec: JobSpec) -> dict:
         _sandboxed_kernel(scratch, spec.kernel_root)
     probes = _exercise_probes(scratch)
     result["kernel_sandboxed"] = sandboxed
+    if spec.fast:
+        from grader.course.fast_autograde import config_lines
+        with open(scratch.config, "a") as fh:
+            fh.write(config_lines(paths.source))
     os.environ[JOB_ENV] = "1"
     start = time.monotonic()
     try:

@@ -1,0 +1,20 @@
+"""Helpers shared by the grading tests (no fixtures)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from grader.course.release import ASSIGNMENT
+
+
+def gradebook_grades(course: Path) -> dict:
+    """Every grade of every student, as nbgrader's gradebook holds it."""
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for sub in gb.assignment_submissions(ASSIGNMENT):
+            out[sub.student.id] = sorted(
+                (nb.name, g.name, g.auto_score, g.manual_score, g.needs_manual_grade)
+                for nb in sub.notebooks for g in nb.grades)
+    return out
