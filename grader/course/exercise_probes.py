@@ -44,6 +44,15 @@ def hidden_texts() -> list[str]:
             if p.expr not in visible and not p.expr.isidentifier()]
 
 
+def probe_names(grade_id: str) -> set[str]:
+    """The notebook names an exercise's probes read (visible and hidden)."""
+    import ast
+
+    exprs = [p.expr for p in EXERCISES[grade_id]] + [p.expr for p in hidden_probes().get(grade_id, ())]
+    return {n.id for e in exprs for n in ast.walk(ast.parse(e, mode="eval"))
+            if isinstance(n, ast.Name)} - {"_ex"}
+
+
 def probe_source(grade_id: str) -> str:
     """The probe cell's code: every expression of the exercise, visible then hidden."""
     exprs = [p.expr for p in EXERCISES[grade_id]] + [p.expr for p in hidden_probes().get(grade_id, ())]

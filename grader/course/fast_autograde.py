@@ -34,6 +34,9 @@ from typing import Any
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, List, Unicode
 
+from grader.checks.exercises import EXERCISES
+from grader.course.exercise_probes import probe_names
+
 DEMO_TAG = "demo-only"
 #: Key under which the skipped sources travel in nbconvert's ``resources`` (never in the
 #: notebook, which the student wrote).
@@ -187,7 +190,7 @@ def demo_violations(notebook: Path) -> list[str]:
 
     A demo cell may not carry nbgrader metadata, and no later cell that runs under autograde
     may read a name the demo cell binds or mutates (by assignment, import, def, ``x.a =`` or
-    ``x[k] =``). Mutation through method calls is not seen here: the with/without grading test
+    ``x[k] =``; an exercise cell also reads what its probes name). Mutation through method calls is not seen here: the with/without grading test
     is the backstop.
     """
     cells = _cells(Path(notebook))
@@ -202,6 +205,9 @@ def demo_violations(notebook: Path) -> list[str]:
             problems.append(f"cell {index} is graded (nbgrader metadata) but tagged {DEMO_TAG}")
             continue
         bound, read = _bound_and_read(cell["source"])
+        grade_id = (meta.get("nbgrader") or {}).get("grade_id")
+        if grade_id in EXERCISES:  # the probe cell inserted after it reads these too
+            read |= probe_names(grade_id)
         if tagged:
             for name in bound:
                 demo_bound[name] = index
