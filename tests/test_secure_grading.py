@@ -79,3 +79,14 @@ def test_a_report_survives_its_json_round_trip(reference_report):
 
     again = LibraryReport.from_json(reference_report.to_json())
     assert again == reference_report
+
+
+def test_a_broken_learner_file_costs_only_its_own_functions(tmp_path):
+    """A syntax error in conv_naive.py zeroes conv_naive's functions and nothing else: other
+    modules take their validation from ``_validate``, never from a learner file."""
+    sub = make_reference_submission(tmp_path)
+    (sub / "cs231n_lib" / "conv_naive.py").write_text("def conv_forward_naive(:\n")
+    report = grade_library(sub)
+    lost = _lost(report)
+    assert {"conv_forward_naive", "conv_backward_naive"} <= lost
+    assert all(registry.get(n).module == "cs231n_lib.conv_naive" for n in lost), lost
