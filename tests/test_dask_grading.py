@@ -180,3 +180,20 @@ def test_fingerprint_sees_every_byte_and_never_opens_a_fifo(tmp_path):
         paths, "s1", "course")
     with pytest.raises(ValueError, match="student"):
         journal.recorded(paths, "../x", "fp")
+
+
+def test_journal_round_trips_a_result_with_its_timestamp(tmp_path):
+    """The journal holds what the merge produced, submission time included (a datetime)."""
+    from datetime import datetime
+
+    from grader.course import journal
+    from grader.course.merge import StudentResult
+    from grader.course.paths import CoursePaths
+
+    paths = CoursePaths(tmp_path)
+    result = StudentResult("alice", True, score=3.0, max_score=5.0,
+                           timestamp=datetime(2026, 12, 1, 10, 45, 42))
+    journal.record(paths, result, "print-1")
+    back = journal.recorded(paths, "alice", "print-1")
+    assert back is not None and back.timestamp == result.timestamp and back.score == 3.0
+    assert journal.recorded(paths, "alice", "print-2") is None

@@ -20,6 +20,7 @@ import json
 import os
 import stat
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 
 from grader.course.merge import StudentResult, load_report
@@ -29,7 +30,7 @@ GRADER = Path(__file__).resolve().parents[1]
 _CHUNK = 1 << 20
 
 
-def _hash_tree(h: "hashlib._Hash", root: Path) -> None:
+def _hash_tree(h: hashlib._Hash, root: Path) -> None:
     """Relative names, kinds and (regular files only) contents under ``root``, sorted."""
     if not root.is_dir() or root.is_symlink():
         h.update(f"missing:{root.name}\0".encode())
@@ -82,6 +83,8 @@ def record(paths: CoursePaths, result: StudentResult, print_: str) -> None:
     entry = _entry(paths, result.student)
     entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     data = {k: v for k, v in asdict(result).items() if k != "library"}
+    if isinstance(data.get("timestamp"), datetime):
+        data["timestamp"] = data["timestamp"].isoformat()
     tmp = entry.with_suffix(".tmp")
     tmp.write_text(json.dumps({"fingerprint": print_, "result": data}))
     os.replace(tmp, entry)
@@ -96,6 +99,12 @@ def recorded(paths: CoursePaths, student: str, print_: str) -> StudentResult | N
         return None
     if not isinstance(data, dict) or data.get("fingerprint") != print_:
         return None
-    result = StudentResult(**data["result"])
+    fields = dict(data["result"])
+    try:
+        stamp = fields.get("timestamp")
+        fields["timestamp"] = datetime.fromisoformat(stamp) if isinstance(stamp, str) else None
+        result = StudentResult(**fields)
+    except (TypeError, ValueError):  # a journal from another version: grade again
+        return None
     result.library = load_report(paths, student)
     return result
