@@ -197,3 +197,24 @@ def test_journal_round_trips_a_result_with_its_timestamp(tmp_path):
     back = journal.recorded(paths, "alice", "print-1")
     assert back is not None and back.timestamp == result.timestamp and back.score == 3.0
     assert journal.recorded(paths, "alice", "print-2") is None
+
+
+def test_kernels_that_outlive_their_job_are_killed(tmp_path):
+    """A kernel in a session of its own (as jupyter_client starts it) is found by its private
+    directory and killed; another job's process is left alone."""
+    from grader.course.job_runner import kill_kernels
+
+    root, other = tmp_path / "cs231n-k-mine", tmp_path / "cs231n-k-other"
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    mine = subprocess.Popen([*sleeper, f"{root}/k-1/conn/kernel.json"], start_new_session=True)
+    theirs = subprocess.Popen([*sleeper, f"{other}/k-1/conn/kernel.json"],
+                              start_new_session=True)
+    try:
+        assert kill_kernels(str(root)) == 1
+        assert mine.wait(timeout=10) == -signal.SIGKILL
+        assert theirs.poll() is None
+        assert kill_kernels("") == 0
+    finally:
+        for proc in (mine, theirs):
+            proc.kill()
+            proc.wait()

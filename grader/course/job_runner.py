@@ -64,6 +64,27 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def kill_kernels(kernel_root: str) -> int:
+    """Kill the job's notebook kernels that outlived it; return how many.
+
+    jupyter_client starts each kernel in a session of its own, so killing the job's process
+    group does not reach them. Each kernel's command line names its private directory under
+    ``kernel_root`` (a fresh ``mkdtemp`` of this job), so only this job's kernels match.
+    """
+    if not kernel_root or len(kernel_root) < 8:
+        return 0
+    needle = os.fsencode(kernel_root.rstrip("/") + "/")
+    killed = 0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+        except (OSError, ValueError):
+            continue
+    return killed
+
+
 def _stage(result_path: Path) -> str:
     try:
         return str(json.loads(result_path.read_text()).get("stage", ""))
@@ -121,6 +142,7 @@ def _run_job_process(spec: JobSpec, budget: Budget) -> dict:
             _kill_group(proc)
             with _RUNNING_LOCK:
                 _RUNNING.discard(proc)
+            kill_kernels(spec.kernel_root)
             shutil.rmtree(spec.kernel_root, ignore_errors=True)
     try:
         result = json.loads(Path(spec.result).read_text())
