@@ -17,7 +17,9 @@ import numpy as np
 
 from cs231n_lib import _validate
 from cs231n_lib.cifar10 import (
+    CIFAR10_ARCHIVE,
     CIFAR10_CLASSES,
+    CIFAR10_DIR,
     CIFAR10_MD5,
     CIFAR10_URL,
     DownloadError,
@@ -31,6 +33,8 @@ from cs231n_lib.cifar10 import (
 )
 
 __all__ = [
+    "CIFAR10_ARCHIVE",
+    "CIFAR10_DIR",
     "CIFAR10_URL",
     "CIFAR10_MD5",
     "CIFAR10_CLASSES",
