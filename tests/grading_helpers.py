@@ -18,3 +18,13 @@ def gradebook_grades(course: Path) -> dict:
                 (nb.name, g.name, g.auto_score, g.manual_score, g.needs_manual_grade)
                 for nb in sub.notebooks for g in nb.grades)
     return out
+
+
+def secret_texts() -> list[str]:
+    """What no student may receive: the exercises' hidden probe expressions and the hidden
+    library cases' labels (the notebooks hold no hidden-test blocks any more)."""
+    from grader.course.exercise_probes import hidden_texts
+    from grader.course.hidden_cases import HIDDEN
+
+    return hidden_texts() + [label for cases in HIDDEN.values() for label, _ in cases
+                             if len(label) > 5]

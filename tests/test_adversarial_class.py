@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from grading_helpers import secret_texts
 
 from grader.checks import registry
 from grader.course.demo import SampleStudent, make_sample_submission
@@ -228,23 +229,6 @@ def test_an_overrunning_submission_keeps_its_library_points(hostile_class):
         assert scores["sleeper"][cell] == scores["honest"][cell], cell
 
 
-def _hidden_texts(paths) -> list[str]:
-    texts = []
-    for nb in paths.source.glob("*.ipynb"):
-        for cell in json.loads(nb.read_text())["cells"]:
-            src = "".join(cell["source"])
-            if "### BEGIN HIDDEN TESTS" in src:
-                body = src.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
-                texts += [ln.strip() for ln in body.splitlines() if len(ln.strip()) > 12]
-    from grader.course import hidden_cases
-    from grader.course.exercise_probes import hidden_texts
-
-    texts += hidden_texts()
-    for cases in hidden_cases.HIDDEN.values():
-        texts += [label for label, _ in cases if len(label) > 5]
-    return texts
-
-
 def _solution_texts() -> list[str]:
     return [line for path in (ROOT / "cs231n_lib").glob("*.py")
             for line in solution_lines(path.read_text())]
@@ -252,7 +236,7 @@ def _solution_texts() -> list[str]:
 
 def test_what_students_receive_holds_no_hidden_text_and_no_kernel_markup(hostile_class):
     paths = hostile_class["paths"]
-    secrets = _hidden_texts(paths)
+    secrets = secret_texts()
     assert len(secrets) > 40
     pages = {Path(n).with_suffix(".html").name for n in paths.assignment_files()
              if n.endswith(".ipynb")} | {"library_checks.html"} | set(EXCHANGE_FILES)

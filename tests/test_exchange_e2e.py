@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from grading_helpers import secret_texts
 
 from grader.course.demo import SampleStudent, make_sample_submission
 from grader.course.library_page import REPORT_MARKER, VERDICT_MARKER
@@ -109,19 +110,6 @@ def _fetched(home: Path) -> dict[str, str]:
     return {p.name: p.read_text(errors="replace") for p in pages}
 
 
-def _hidden_lines(paths: CoursePaths) -> list[str]:
-    lines = []
-    for nb in paths.source.glob("*.ipynb"):
-        for cell in json.loads(nb.read_text())["cells"]:
-            src = "".join(cell["source"])
-            if "### BEGIN HIDDEN TESTS" in src:
-                body = src.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
-                lines += [ln.strip() for ln in body.splitlines() if len(ln.strip()) > 12]
-    from grader.course.exercise_probes import hidden_texts
-
-    return lines + hidden_texts()  # the exercises' hidden checks are probes now
-
-
 def test_students_fetch_the_library_verdicts_and_the_whole_report(classroom):
     alice = _fetched(classroom["homes"]["alice"])
     bob = _fetched(classroom["homes"]["bob"])
@@ -138,7 +126,7 @@ def test_students_fetch_the_library_verdicts_and_the_whole_report(classroom):
 
 
 def test_no_hidden_test_text_reaches_a_student(classroom):
-    hidden = _hidden_lines(classroom["paths"])
+    hidden = secret_texts()
     assert hidden
     for who in classroom["homes"]:
         for name, text in _fetched(classroom["homes"][who]).items():

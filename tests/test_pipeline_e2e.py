@@ -11,10 +11,10 @@ gradebook.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import pytest
+from grading_helpers import secret_texts
 
 from grader.checks import registry
 from grader.course import autograde as autograde_mod
@@ -99,16 +99,7 @@ def test_feedback_has_no_hidden_tests_and_carries_library_report(graded):
     paths, _ = graded
     written = feedback(paths.root)
     assert {p.parent.name for p in written} == {w.student for w in CLASS}
-    hidden_sources = []
-    for nb in paths.source.glob("*.ipynb"):
-        for cell in json.loads(nb.read_text())["cells"]:
-            src = "".join(cell["source"])
-            if "### BEGIN HIDDEN TESTS" in src:
-                body = src.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
-                hidden_sources += [ln.strip() for ln in body.splitlines() if len(ln.strip()) > 12]
-    from grader.course.exercise_probes import hidden_texts
-
-    hidden_sources += hidden_texts()
+    hidden_sources = secret_texts()
     assert hidden_sources, "the course has hidden tests to protect"
     for html in (paths.feedback / "ref" / ASSIGNMENT).glob("*.html"):
         text = html.read_text()
