@@ -33,6 +33,10 @@ NOTEBOOK_BUDGET_S = 15
 DELEGATED = ("conv_forward_naive", "max_pool_forward_naive", "conv_output_size")
 #: Their recipe runs the submission's own forward first, which delegates: they fail with it.
 WITH_DELEGATED_FORWARD = ("conv_backward_naive", "max_pool_backward_naive")
+#: The saboteur's conv_naive.py does not parse; its other sabotaged functions write on the
+#: worker's result pipe (garbage, a terabyte header, a wrong frame under the real nonce).
+UNPARSED = ("conv_forward_naive", "conv_backward_naive")
+FORGED = ("perceptron_predict", "perceptron_update", "fc_to_conv")
 
 
 def cli(*args: str, cwd: Path | None = None, timeout: float = 1500) -> subprocess.CompletedProcess:
@@ -176,7 +180,7 @@ def test_nothing_outside_the_scratch_space_changed(hostile_class):
 def test_hostile_students_get_no_more_than_an_untouched_release(hostile_class):
     scores = _scores(hostile_class["paths"])
     baseline = scores["untouched"]
-    for name in ("rootkit", "planter", "flooder", "transformer", "paster"):
+    for name in ("rootkit", "planter", "flooder", "transformer", "paster", "saboteur"):
         for cell, score in scores[name].items():
             assert score <= baseline.get(cell, 0) + 1e-9, (name, cell, score)
 
@@ -195,6 +199,24 @@ def test_delegating_functions_score_zero_the_rest_still_scores(hostile_class):
     for name in DELEGATED:
         outcomes = {c["outcome"] for c in report["functions"][name]["cases"]}
         assert "delegated" in outcomes, (name, outcomes)
+
+
+def test_a_broken_file_and_forged_frames_cost_only_their_own_functions(hostile_class):
+    scores = _scores(hostile_class["paths"])
+    honest, saboteur = scores["honest"], scores["saboteur"]
+    for name in registry.names():
+        cell = registry.get(name).grade_id
+        if name in UNPARSED + FORGED:
+            assert saboteur[cell] == 0, name
+            assert honest[cell] == registry.points(name), name
+        else:
+            assert saboteur[cell] == honest[cell], name
+    report = json.loads((hostile_class["paths"].reports / "saboteur.json").read_text())
+    for name in UNPARSED:
+        case = report["functions"][name]["cases"][0]
+        assert "SyntaxError" in case["message"] + case["hint"], (name, case)
+    for name in FORGED:
+        assert not any(c["passed"] for c in report["functions"][name]["cases"]), name
 
 
 def test_exercises_are_judged_outside_the_kernel(hostile_class):

@@ -174,10 +174,47 @@ def test_preprocessors_insert_then_remove_the_probe_cells(tmp_path):
 def test_judge_probes_survives_hostile_files(tmp_path):
     (tmp_path / "a.json").write_text("{broken")
     (tmp_path / "b.json").write_text("[1, 2]")
-    (tmp_path / "c.json").write_text(json.dumps({"test_counts": E.MARKER + "[" * 100000,
-                                                 "not_an_exercise": "x"}))
+    (tmp_path / "c.json").write_text(json.dumps({
+        "test_counts": {"stdout": E.MARKER + "[" * 100000, "error": ""},
+        "test_max_pools": "a string, not an entry", "test_vgg_xcol": {"stdout": 7, "error": 1},
+        "not_an_exercise": {"stdout": "x"}}))
     results = P.judge_probes(tmp_path)
-    assert set(results) == {"test_counts"} and not results["test_counts"].passed
+    assert set(results) == {"test_counts", "test_vgg_xcol"}
+    assert not any(r.passed or r.interrupted for r in results.values())
+
+
+def _probe_notebook(outputs: list) -> nbformat.NotebookNode:
+    test_cell = nbformat.v4.new_code_cell('check_exercise("test_counts", globals())')
+    test_cell.metadata["nbgrader"] = {"grade": True, "grade_id": "test_counts", "points": 1,
+                                      "solution": False, "locked": True, "schema_version": 3}
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [test_cell]
+    nb, _ = P.InsertExerciseProbes().preprocess(nb, {})
+    nb.cells[1].outputs = outputs
+    return nb
+
+
+def test_an_interrupted_probe_scores_nothing_and_is_not_called_tampering(tmp_path):
+    """A cell timeout interrupts the probe cell (nbgrader's Execute interrupts, the kernel
+    answers KeyboardInterrupt): no values, so no points, but no ground to flag a passing
+    exercise cell as tampering. A probe cell that printed nothing and raised nothing is."""
+    from grader.course.merge import secure_scores
+
+    interrupted = _probe_notebook([nbformat.v4.new_output(
+        "error", ename="KeyboardInterrupt", evalue="", traceback=[])])
+    P.ExtractExerciseProbes(out_dir=str(tmp_path / "a")).preprocess(interrupted, {})
+    result = P.judge_probes(tmp_path / "a")["test_counts"]
+    assert (result.passed, result.interrupted) == (False, True)
+    assert "KeyboardInterrupt" in result.lines[0]
+    assert secure_scores(None, {"test_counts": result.as_dict()})["test_counts"] == (
+        True, 0.0, 1.0)
+
+    silent = _probe_notebook([])
+    P.ExtractExerciseProbes(out_dir=str(tmp_path / "b")).preprocess(silent, {})
+    result = P.judge_probes(tmp_path / "b")["test_counts"]
+    assert (result.passed, result.interrupted) == (False, False)
+    assert secure_scores(None, {"test_counts": result.as_dict()})["test_counts"] == (
+        True, 0.0, 0.0)
 
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))

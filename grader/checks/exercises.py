@@ -68,10 +68,13 @@ class ExerciseResult:
     lines: list[str] = field(default_factory=list)
     #: The visible probes alone pass (what the learner's own check in the kernel can see).
     visible_passed: bool = False
+    #: The probe cell stopped with an error (a cell timeout interrupts it): no values, and no
+    #: ground to call a passing exercise cell tampering.
+    interrupted: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {"grade_id": self.grade_id, "passed": self.passed, "lines": list(self.lines),
-                "visible_passed": self.visible_passed}
+                "visible_passed": self.visible_passed, "interrupted": self.interrupted}
 
 
 # ------------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@
 (``test_*`` grade cells of :data:`grader.checks.exercises.EXERCISES`): it prints the values of
 the exercise's visible and hidden probes as one JSON line. :class:`ExtractExerciseProbes`
 (right after ``Execute``) reads that line from the cell's own outputs, removes the probe cell
-(no hidden expression reaches the graded notebook or the feedback) and writes the raw line to
-``out_dir``. :func:`judge_probes` then decodes (with caps) and judges every exercise in the
+(no hidden expression reaches the graded notebook or the feedback) and writes the raw line
+(and the name of the error that stopped the cell, if one did: a cell timeout interrupts it)
+to ``out_dir``. :func:`judge_probes` then decodes (with caps) and judges every exercise in the
 trusted process: the kernel's own verdict on an exercise cell counts for nothing.
 """
 
@@ -25,6 +26,8 @@ from grader.checks.exercises import EXERCISES, MARKER, ExerciseResult, judge, pa
 PROBE_KEY = "cs231n_probe"
 #: Characters of a probe cell's stdout kept (hostile output).
 MAX_PROBE_OUTPUT = 2 << 20
+#: Characters of a probe cell's error name kept.
+MAX_ERROR_NAME = 80
 
 
 def hidden_probes() -> dict[str, tuple]:
@@ -85,23 +88,28 @@ class InsertExerciseProbes(Preprocessor):
 
 
 class ExtractExerciseProbes(Preprocessor):
-    """Take each probe cell's stdout, remove the cell, write the lines to ``out_dir``."""
+    """Take each probe cell's stdout (and error name), remove the cell, write them to
+    ``out_dir`` as ``{grade id: {"stdout": text, "error": name or ""}}``."""
 
     enabled = Bool(True).tag(config=True)
     out_dir = Unicode("", help="Directory of the per-notebook probe files").tag(config=True)
 
     def preprocess(self, nb, resources):
-        found: dict[str, str] = {}
+        found: dict[str, dict[str, str]] = {}
         kept = []
         for cell in nb.cells:
             gid = cell.get("metadata", {}).get(PROBE_KEY)
             if not isinstance(gid, str) or gid not in EXERCISES:
                 kept.append(cell)
                 continue
-            text = "".join(str(out.get("text", "")) for out in cell.get("outputs", [])
+            outputs = cell.get("outputs", [])
+            text = "".join(str(out.get("text", "")) for out in outputs
                            if out.get("output_type") == "stream"
                            and out.get("name") == "stdout")
-            found[gid] = text[:MAX_PROBE_OUTPUT]
+            errors = [str(out.get("ename", "error")) for out in outputs
+                      if out.get("output_type") == "error"]
+            found[gid] = {"stdout": text[:MAX_PROBE_OUTPUT],
+                          "error": errors[0][:MAX_ERROR_NAME] if errors else ""}
         nb.cells = kept
         if self.out_dir:
             name = resources.get("unique_key") or "notebook"
@@ -111,16 +119,21 @@ class ExtractExerciseProbes(Preprocessor):
         return nb, resources
 
 
-def _judge_one(gid: str, text: str | None) -> ExerciseResult:
+def _judge_one(gid: str, text: str, error: str = "") -> ExerciseResult:
     hidden = hidden_probes().get(gid, ())
     values = None
-    if text is not None:
-        try:
-            sent, values = parse_line(text)
-            if sent != gid:
-                values = None
-        except (ValueError, RecursionError):
+    try:
+        sent, values = parse_line(text)
+        if sent != gid:
             values = None
+    except (ValueError, RecursionError):
+        values = None
+    if values is None and error:
+        # The probe cell was stopped (a cell timeout interrupts it): the exercise cannot be
+        # judged, so it scores nothing, but a passing exercise cell is not called tampering.
+        return ExerciseResult(gid, False, [f"the check of this exercise was stopped ({error}): "
+                                           "does its code finish within the cell time limit?"],
+                              interrupted=True)
     return judge(gid, EXERCISES[gid], hidden, values)
 
 
@@ -136,9 +149,11 @@ def judge_probes(out_dir: Path) -> dict[str, ExerciseResult]:
             continue
         if not isinstance(found, dict):
             continue
-        for gid, text in found.items():
-            if gid in EXERCISES and isinstance(text, str):
-                results[gid] = _judge_one(gid, text)
+        for gid, entry in found.items():
+            if gid in EXERCISES and isinstance(entry, dict):
+                text, error = entry.get("stdout"), entry.get("error")
+                results[gid] = _judge_one(gid, text if isinstance(text, str) else "",
+                                          error if isinstance(error, str) else "")
     return results
 
 

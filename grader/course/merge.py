@@ -120,7 +120,9 @@ def secure_scores(library: LibraryReport | None,
                   exercises: dict[str, dict] | None) -> dict[str, tuple[bool, float, float]]:
     """Grade cell name -> ``(is_fraction, secure, claimable)``: the trusted score (points, or
     for an exercise the fraction 1 or 0 of the cell's points) and the most the kernel's own
-    run may honestly claim (an exercise's kernel check sees only its visible probes)."""
+    run may honestly claim (an exercise's kernel check sees only its visible probes; an
+    exercise whose probe cell was interrupted could not be checked, so any claim stands
+    unflagged, and still scores nothing)."""
     out: dict[str, tuple[bool, float, float]] = {}
     for name, fn in (library.functions if library is not None else {}).items():
         out[GRADE_ID_PREFIX + name] = (False, fn.score, fn.score)
@@ -129,8 +131,8 @@ def secure_scores(library: LibraryReport | None,
 
         for gid in EXERCISES:
             verdict = exercises.get(gid) if isinstance(exercises.get(gid), dict) else {}
-            out[gid] = (True, float(verdict.get("passed") is True),
-                        float(verdict.get("visible_passed") is True))
+            claimable = verdict.get("visible_passed") is True or verdict.get("interrupted") is True
+            out[gid] = (True, float(verdict.get("passed") is True), float(claimable))
     return out
 
 
