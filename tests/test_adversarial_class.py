@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from grading_helpers import secret_texts
+from grading_helpers import breaking_bwrap, secret_texts
 
 from grader.checks import registry
 from grader.course.demo import SampleStudent, make_sample_submission
@@ -180,7 +180,7 @@ def test_nothing_outside_the_scratch_space_changed(hostile_class):
 def test_hostile_students_get_no_more_than_an_untouched_release(hostile_class):
     scores = _scores(hostile_class["paths"])
     baseline = scores["untouched"]
-    for name in ("rootkit", "planter", "flooder", "transformer", "paster", "saboteur"):
+    for name in ("rootkit", "planter", "flooder", "transformer", "paster"):
         for cell, score in scores[name].items():
             assert score <= baseline.get(cell, 0) + 1e-9, (name, cell, score)
 
@@ -298,3 +298,23 @@ def test_grading_refuses_without_the_sandbox(hostile_class, tmp_path):
                           capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "--allow-unsandboxed" in proc.stderr
+
+
+def test_a_sandbox_that_breaks_mid_run_stops_grading_and_loses_no_grade(hostile_class, bwrap,
+                                                                          tmp_path):
+    """bubblewrap passes the start-of-run check, then cannot start a worker: autograde stops,
+    says why, and the gradebook keeps every grade it had (no student scored on a sandbox that
+    failed, none zeroed)."""
+    paths = hostile_class["paths"]
+    before = _scores(paths)
+    wrapper = breaking_bwrap(tmp_path / "bin", bwrap)
+    env = {**os.environ, "PATH": f"{wrapper.parent}:{os.environ.get('PATH', '')}"}
+    proc = subprocess.run([sys.executable, "-m", "grader", "autograde", "--course",
+                           str(paths.root), "--student", "untouched"],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "sandbox stopped working while grading untouched" in out, out
+    assert "not graded, grades unchanged: the sandbox broke during grading" in out, out
+    assert "1 student not graded" in out, out
+    assert _scores(paths) == before

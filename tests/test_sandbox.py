@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from grading_helpers import breaking_bwrap
 
 from grader.harness import transport
 from grader.harness.seccomp import seccomp_program
@@ -27,6 +28,7 @@ from grader.sandbox.runner import (
     SandboxUnavailable,
     SandboxUnavailableWarning,
     SecureRunner,
+    WorkerStartFailed,
     expected_output_names,
 )
 
@@ -190,6 +192,20 @@ def test_missing_bwrap_is_loud_and_can_be_refused(monkeypatch, caplog):
 def test_a_broken_bwrap_counts_as_missing():
     with pytest.raises(SandboxUnavailable, match="cannot run"):
         SecureRunner(ADV / "honest", bwrap="/nonexistent/bwrap", require_sandbox=True)
+
+
+@pytest.mark.sandbox
+def test_a_worker_that_will_not_start_stops_grading_instead_of_scoring_zero(bwrap, tmp_path):
+    """Nothing of a submission runs before the worker's greeting, so a worker that cannot start
+    is the sandbox failing: the call raises (the grading job then stops the run) rather than
+    returning a "crash" that would cost the student the function."""
+    runner = SecureRunner(ADV / "honest", bwrap=str(breaking_bwrap(tmp_path, bwrap)),
+                          require_sandbox=True)
+    assert runner.sandboxed  # the probe passed
+    with runner, pytest.raises(WorkerStartFailed, match="would not start.*namespace failed"):
+        runner.run({"kind": "call", "module": "cs231n_lib.layers", "function": "relu",
+                    "args": [np.array([-1.0, 2.0])], "outputs": ["out"]})
+    assert issubclass(WorkerStartFailed, SandboxUnavailable)
 
 
 @pytest.mark.sandbox

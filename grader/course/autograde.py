@@ -126,6 +126,15 @@ def merge_job(paths: CoursePaths, job: dict) -> StudentResult:
     return result
 
 
+def _sandbox_broke(job: dict, allow_unsandboxed: bool) -> bool:
+    """The job says the sandbox failed under it (or its library ran without one)."""
+    if allow_unsandboxed:
+        return False
+    library = job.get("library")
+    return "sandbox broke" in str(job.get("error") or "") or (
+        isinstance(library, dict) and library.get("sandboxed") is False)
+
+
 def _failed(student: str, why: str) -> StudentResult:
     return StudentResult(student, False, problems=[why])
 
@@ -239,16 +248,17 @@ def autograde(
                 try:
                     if isinstance(job, BaseException):
                         raise job
-                    result = merge_job(paths, job)
-                    if not job.get("error"):  # a job that failed is tried again
-                        journal.record(paths, result, prints[student])
-                    sandbox_broke = (not allow_unsandboxed) and (
-                        "sandbox broke" in job.get("error", "")
-                        or (result.library is not None and not result.library.sandboxed
-                            and job.get("library") is not None))
-                    if sandbox_broke:
+                    if _sandbox_broke(job, allow_unsandboxed):
+                        # Not the student's doing: nothing of this job is merged, so the
+                        # gradebook keeps what the student had; the run stops.
                         broken = f"the sandbox stopped working while grading {student}"
                         stop.set()
+                        result = _failed(student, "not graded, grades unchanged: " + (
+                            str(job.get("error") or "") or "the library ran unsandboxed"))
+                    else:
+                        result = merge_job(paths, job)
+                        if not job.get("error"):  # a job that failed is tried again
+                            journal.record(paths, result, prints[student])
                 except Exception as exc:  # noqa: BLE001 - one student never stops the class
                     result = _failed(student, f"could not be merged: "
                                               f"{type(exc).__name__}: {exc}")
@@ -260,6 +270,8 @@ def autograde(
         bar.close()
     results.sort(key=lambda r: r.student)
     if broken:
-        raise SandboxRequired(f"{broken}; {len(queue)} students not graded (rerun after "
-                              "fixing bubblewrap: graded students keep their grades)", results)
+        missed = len(queue) + 1  # the student it broke under is not graded either
+        raise SandboxRequired(f"{broken}; {missed} student{'s' * (missed != 1)} not graded "
+                              "(rerun after fixing bubblewrap: graded students keep their "
+                              "grades)", results)
     return results

@@ -40,6 +40,7 @@ from grader.sandbox.worker_process import (
     RunResult,
     SandboxUnavailable,
     SandboxUnavailableWarning,
+    WorkerStartFailed,
     describe_exit,
     expected_output_names,
 )
@@ -213,15 +214,32 @@ class SecureRunner:
         self.start_seconds.append(time.perf_counter() - start)
         return worker
 
+    def _start_or_raise(self) -> _Worker:
+        """A started worker; one retry (a loaded machine), then :class:`WorkerStartFailed`."""
+        try:
+            return self._start()
+        except _StartFailed as first:
+            log.warning("the worker did not start (%s); trying once more", first)
+        try:
+            return self._start()
+        except _StartFailed as exc:
+            detail = f"; {exc.detail.strip()[-300:]}" if exc.detail.strip() else ""
+            raise WorkerStartFailed(f"the sandboxed worker would not start: {exc}{detail}") \
+                from None
+
     def start(self) -> None:
         """Start the worker now (otherwise the first :meth:`run` does)."""
         if self._worker is None:
-            self._worker = self._start()
+            self._worker = self._start_or_raise()
 
     # ------------------------------------------------------------------ calls
 
     def run(self, recipe: dict[str, Any], *, timeout_s: float | None = None) -> RunResult:
-        """Perform ``recipe`` in the worker; never raises for anything the submission does."""
+        """Perform ``recipe`` in the worker; never raises for anything the submission does.
+
+        Raises:
+            WorkerStartFailed: the worker would not start (not the submission's doing).
+        """
         t0 = time.perf_counter()
         if not self.package_dir.is_dir():
             return RunResult.failure("exception", f"the submission has no cs231n_lib/ folder "
@@ -236,11 +254,7 @@ class SecureRunner:
             if self._worker is not None and self._worker.proc.poll() is not None:
                 self._stop()  # died between calls (e.g. a thread the submission left running)
             if self._worker is None:
-                try:
-                    self._worker = self._start()
-                except _StartFailed as exc:
-                    return RunResult.failure("crash", str(exc), time.perf_counter() - t0,
-                                             exc.detail)
+                self._worker = self._start_or_raise()
                 if len(self.start_seconds) > 1:
                     self.restarts += 1
             worker = self._worker

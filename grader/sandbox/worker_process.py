@@ -22,6 +22,12 @@ class SandboxUnavailable(RuntimeError):
     """bubblewrap is missing or does not work, and the sandbox was required."""
 
 
+class WorkerStartFailed(SandboxUnavailable):
+    """The worker would not start, twice in a row. Never the submission's doing: the worker
+    greets before any of its code is imported (only ``cs231n_lib`` is on its path), so this is
+    the sandbox or the machine failing, and no student may be scored on it."""
+
+
 class SandboxUnavailableWarning(UserWarning):
     """Grading runs with rlimits only: student code can read files and use the network."""
 
