@@ -276,8 +276,9 @@ def test_what_students_receive_holds_no_hidden_text_and_no_kernel_markup(hostile
             assert "FLOODER-HTML</b>" not in text
     flooded = (paths.feedback / "flooder" / "convnets" / "00_history.html").read_text()
     assert len(flooded) < 2_000_000  # the 3 MB print was capped
-    honest = (paths.feedback / "honest" / "convnets" / "03_parameter_sharing.html").read_text()
-    assert VERDICT_MARKER in honest
+    for name in ("honest", "sleeper"):  # the sleeper's notebooks overran: its library did not
+        page = paths.feedback / name / "convnets" / "03_parameter_sharing.html"
+        assert VERDICT_MARKER in page.read_text(), name
 
 
 def test_stock_nbgrader_autograde_refuses_and_changes_nothing(hostile_class):

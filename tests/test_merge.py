@@ -203,3 +203,25 @@ def test_export_to_a_bad_path_is_one_line_and_exit_2(course, tmp_path, capsys, w
     assert main(["export", "--course", str(course.root), "--to", str(target)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("cs231n-grader export: --to"), err
+
+
+def test_feedback_reaches_a_student_whose_notebooks_were_never_graded(course, released):
+    """The run stopped before nbgrader wrote any graded notebook (e.g. the notebooks overran
+    their budget): the student still gets a page per notebook with check cells, holding the
+    library results (what release_feedback delivers), and feedback does not fail."""
+    from grader.course.feedback import check_cells, feedback
+    from grader.course.library_page import VERDICT_MARKER
+    from grader.course.merge import save_report
+
+    shutil.copytree(released.source, course.source)  # where the check cells are listed
+    assert check_cells(course)
+    submit(course, "overran", STAMP_TEXT)
+    apply_grades(course, "overran", ScratchGrades(), library_with(1.0), None)
+    save_report(course, "overran", library_with(1.0))
+    run = feedback(course.root, ["overran"])
+    assert run.failed == {}, run.failed
+    folder = course.feedback / "overran" / ASSIGNMENT
+    pages = {p.name for p in folder.glob("*.html")}
+    assert pages >= {f"{nb}.html" for nb in check_cells(course)} | {"library_checks.html"}
+    page = (folder / f"{next(iter(check_cells(course)))}.html").read_text()
+    assert VERDICT_MARKER in page and "This notebook was not graded" in page

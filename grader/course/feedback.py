@@ -20,6 +20,7 @@ get their feedback.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -104,16 +105,28 @@ def _exchange_files(paths: CoursePaths, student: str, out: Path) -> None:
         write_new_file(out / "submission_secret.txt", secret.encode())
 
 
+#: A notebook's feedback page when no notebook of the submission could be graded.
+NOT_GRADED_PAGE = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+    "<h1>{title}</h1><p><b>This notebook was not graded</b>: the grading of your submission "
+    "stopped before the notebooks were run (ask your instructor for the reason). The results "
+    "of your library functions are above.</p></body></html>")
+
+
 def feedback_one(paths: CoursePaths, api, student: str) -> Path:
     """Feedback of one student; raises with the reason if nbgrader could not make it."""
     out = paths.feedback / student / ASSIGNMENT
     if (paths.feedback / student).is_symlink():
         (paths.feedback / student).unlink()
     _remove(out)
-    result = api.generate_feedback(ASSIGNMENT, student, force=True)
-    if not result.get("success"):
-        tail = [line for line in str(result.get("log", "")).splitlines() if line.strip()][-3:]
-        raise RuntimeError("nbgrader generate_feedback failed: " + " | ".join(tail))
+    graded = paths.autograded / student / ASSIGNMENT
+    notebooks_graded = graded.is_dir() and any(
+        p.is_file() and not p.is_symlink() for p in graded.glob("*.ipynb"))
+    if notebooks_graded:
+        result = api.generate_feedback(ASSIGNMENT, student, force=True)
+        if not result.get("success"):
+            tail = [ln for ln in str(result.get("log", "")).splitlines() if ln.strip()][-3:]
+            raise RuntimeError("nbgrader generate_feedback failed: " + " | ".join(tail))
     out.mkdir(parents=True, exist_ok=True)
     _allow_list(paths, out)
     _exchange_files(paths, student, out)
@@ -125,6 +138,12 @@ def feedback_one(paths: CoursePaths, api, student: str) -> Path:
     where = {name: notebook for notebook, names in cells.items() for name in names}
     write_new_file(out / LIBRARY_FEEDBACK, library_page_html(report, order, where).encode())
     section = library_section_html(report, order, where)
+    for notebook in cells if not notebooks_graded else ():
+        # The run stopped before nbgrader wrote any graded notebook (e.g. the notebooks ran
+        # past their budget): the library results still reach the student, on the pages
+        # release_feedback delivers.
+        write_new_file(out / f"{notebook}.html", NOT_GRADED_PAGE.format(
+            title=html.escape(notebook)).encode())
     for notebook in cells:
         page = out / f"{notebook}.html"
         if page.is_file() and not page.is_symlink():
