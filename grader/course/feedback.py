@@ -105,7 +105,7 @@ def _exchange_files(paths: CoursePaths, student: str, out: Path) -> None:
         write_new_file(out / "submission_secret.txt", secret.encode())
 
 
-#: A notebook's feedback page when no notebook of the submission could be graded.
+#: The feedback page of a notebook (with check cells) that could not be graded.
 NOT_GRADED_PAGE = (
     "<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
     "<h1>{title}</h1><p><b>This notebook was not graded</b>: the grading of your submission "
@@ -138,12 +138,13 @@ def feedback_one(paths: CoursePaths, api, student: str) -> Path:
     where = {name: notebook for notebook, names in cells.items() for name in names}
     write_new_file(out / LIBRARY_FEEDBACK, library_page_html(report, order, where).encode())
     section = library_section_html(report, order, where)
-    for notebook in cells if not notebooks_graded else ():
-        # The run stopped before nbgrader wrote any graded notebook (e.g. the notebooks ran
-        # past their budget): the library results still reach the student, on the pages
-        # release_feedback delivers.
-        write_new_file(out / f"{notebook}.html", NOT_GRADED_PAGE.format(
-            title=html.escape(notebook)).encode())
+    for notebook in cells:
+        page = out / f"{notebook}.html"
+        if not page.exists() and not page.is_symlink():
+            # The run stopped before nbgrader graded this notebook (e.g. the notebooks ran
+            # past their budget): the library results still reach the student, on the pages
+            # release_feedback delivers.
+            write_new_file(page, NOT_GRADED_PAGE.format(title=html.escape(notebook)).encode())
     for notebook in cells:
         page = out / f"{notebook}.html"
         if page.is_file() and not page.is_symlink():
