@@ -126,7 +126,9 @@ def test_nbgrader_metadata(path):
         assert re.fullmatch(r"[A-Za-z0-9_-]+", meta["grade_id"]), where
         grade_ids.append(meta["grade_id"])
         is_grade, is_solution = bool(meta.get("grade")), bool(meta.get("solution"))
-        if is_grade:
+        if is_grade and meta["grade_id"].startswith(registry.GRADE_ID_PREFIX):
+            assert "points" not in meta, f"{where}: the release writes these points from TABLE"
+        elif is_grade:
             points = meta.get("points")
             assert isinstance(points, int | float) and points > 0, f"{where}: needs points"
         if is_grade and not is_solution:
@@ -149,7 +151,7 @@ def test_nbgrader_metadata(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_library_checks_match_the_registry(path):
     """``check_<fn>`` grade cells call ``grade("<fn>")``, follow a visible ``check("<fn>")``,
-    and name a function of the registry with the registry's points."""
+    and name a function of the registry (whose points the release writes)."""
     cells = load(path).cells
     seen_checks: set[str] = set()
     graded: set[str] = set()
@@ -171,7 +173,6 @@ def test_library_checks_match_the_registry(path):
         assert meta.get("grade") is True and meta.get("solution") is False
         graded.add(fn)
         assert fn in registry.names(), f"{gid}: {fn} is not in grader.checks.registry"
-        assert meta["points"] == registry.points(fn), f"{gid}: points differ from the registry"
     mine = {n for n in registry.names() if Path(registry.get(n).notebook).name == path.name}
     assert mine <= graded, f"{path.name} lacks grade cells for {sorted(mine - graded)}"
 
