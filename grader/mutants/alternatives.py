@@ -15,6 +15,7 @@ import numpy as np
 
 from cs231n_lib._validate import effective_size, output_length
 from grader.checks.cases import Case, conv_shape, recipe_digest
+from grader.mutants import kernels
 
 
 def _conv_input(case: Case):
@@ -109,40 +110,19 @@ def _im2col_alt(x, HH, WW, S, P, d, order="cij", col="nhw"):
 
 
 def _pool_alts(case: Case, mode: str) -> dict[str, np.ndarray]:
+    """dx of each pooling-backward slip, from the mutant kernels (one window loop for both)."""
+    if "dout" not in case.recipe:
+        return {}
     x, pp = case.recipe["args"]
-    x = np.asarray(x, np.float64)
-    HH, WW, S = pp["pool_height"], pp["pool_width"], pp["stride"]
-    N, C, H, W = x.shape
-    Ho, Wo = output_length(H, HH, S), output_length(W, WW, S)
-    dout = np.asarray(case.recipe["dout"], np.float64) if "dout" in case.recipe else None
-    alts: dict[str, np.ndarray] = {}
-    if dout is None:
-        return alts
-    names = (("all_ties", "first_elem", "last_max", "assign", "split") if mode == "max"
-             else ("assign", "no_divide"))
-    for k in names:
-        alts[k] = np.zeros_like(x)
-    for n in range(N):
-        for c in range(C):
-            for i in range(Ho):
-                for j in range(Wo):
-                    r, s = i * S, j * S
-                    win = x[n, c, r:r + HH, s:s + WW]
-                    g = dout[n, c, i, j]
-                    if mode == "max":
-                        mask = win == win.max()
-                        alts["all_ties"][n, c, r:r + HH, s:s + WW] += g * mask
-                        alts["split"][n, c, r:r + HH, s:s + WW] += g * mask / mask.sum()
-                        alts["first_elem"][n, c, r, s] += g
-                        flat = np.flatnonzero(mask.ravel())
-                        a, bb = divmod(int(flat[-1]), WW)
-                        alts["last_max"][n, c, r + a, s + bb] += g
-                        a, bb = divmod(int(flat[0]), WW)
-                        alts["assign"][n, c, r + a, s + bb] = g
-                    else:
-                        alts["assign"][n, c, r:r + HH, s:s + WW] = g / (HH * WW)
-                        alts["no_divide"][n, c, r:r + HH, s:s + WW] += g
-    return alts
+    cache = (np.asarray(x, np.float64), pp)
+    dout = np.asarray(case.recipe["dout"], np.float64)
+    if mode == "max":
+        switches = {"all_ties": {"rule": "all"}, "split": {"rule": "split"},
+                    "first_elem": {"rule": "elem0"}, "last_max": {"rule": "last"},
+                    "assign": {"assign": True}}
+        return {k: kernels._mk_max_pool_backward(dout, cache, **sw) for k, sw in switches.items()}
+    switches = {"assign": {"assign": True}, "no_divide": {"count": "none"}}
+    return {k: kernels._mk_avg_pool_backward(dout, cache, **sw) for k, sw in switches.items()}
 
 
 # ------------------------------------------------------------------------------------------

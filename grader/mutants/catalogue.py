@@ -1,7 +1,8 @@
 """The mutant catalogue: realistic wrong implementations and the hint each must receive.
 
 A mutant replaces one or two functions of one ``cs231n_lib`` module. Its source is the
-reference module, followed by ``kernels.py`` (loop implementations with switchable mistakes)
+reference module, followed by its kernel file (``kernels.py``, ``kernels_layers.py`` or
+``kernels_blocks.py``: implementations with switchable mistakes)
 and a short binding that redefines the graded name(s). Backward mutants also replace their
 forward (with a correct one), so the cache they read is their own.
 """
@@ -22,10 +23,24 @@ class Mutant:
     binding: str  # Python source appended after kernels.py
     hint: str  # a phrase the diagnosis must contain (case-insensitive)
     description: str = ""
-    kernels: str = "kernels.py"  # the file of grader/mutants appended before the binding
+    #: the file of grader/mutants appended before the binding ('' = the module's, see
+    #: :data:`KERNEL_FILES`)
+    kernels: str = ""
     #: A learner's body written into the stub: it replaces the solution region of the first
     #: checked function and works with what the stub computed before it (e.g. Ho, Wo).
     body: str = ""
+
+
+#: Which kernel file of grader/mutants serves a library module's mutants (else kernels.py).
+KERNEL_FILES = {
+    **dict.fromkeys(("sizes", "perceptron", "fc_conv", "layers"), "kernels_layers.py"),
+    **dict.fromkeys(("batchnorm", "residual", "global_pool"), "kernels_blocks.py"),
+}
+
+
+def kernel_file(mutant: Mutant) -> str:
+    """The file of grader/mutants whose ``_mk_*`` kernels the mutant's binding calls."""
+    return mutant.kernels or KERNEL_FILES.get(mutant.module, "kernels.py")
 
 
 def _fn(name: str, params: str, call: str) -> str:
