@@ -149,38 +149,40 @@ _FLAT = [
     ("avg_forward", "alt_avgpool_sum", "window sum, not mean: divide by pool_height*pool_width"),
 ]
 
+#: Mistakes the mutant kernels commit by switches (notebook 09) or that a stub body writes:
+#: (family, name, switches, hint, description).
+_SWITCHED: list[tuple[str, str, dict[str, Any], str, str]] = [
+    ("conv_forward", "conv_no_padding", {}, _NO_PAD,
+     "written from the stub (its Ho, Wo kept), slides over x without padding it"),
+    ("bn_forward", "bn_axes_batch_only", {"axes": "n"}, AXES_HINT,
+     "statistics over N only (vanilla batch norm): one mean per (c, h, w)"),
+    ("bn_forward", "bn_axes_per_image", {"axes": "hw"}, AXES_HINT,
+     "statistics over H and W of each image (instance norm)"),
+    ("bn_forward", "bn_running_not_updated", {"update": "none"}, _NOT_UPDATED,
+     "bn_param's running averages never move"),
+    ("bn_forward", "bn_momentum_swapped", {"update": "swapped"}, _MOMENTUM,
+     "running = (1 - momentum) * running + momentum * new"),
+    ("bn_forward", "bn_test_uses_batch_stats", {"test_stats": "batch"}, _TEST_BATCH,
+     "test mode normalises with the batch's own mean and variance"),
+    ("bn_backward", "bn_backward_no_stat_paths", {"bwd": "no_stats"}, _NO_STATS,
+     "train-mode dx = dout * gamma * inv_std"),
+    ("bn_backward", "bn_backward_test_moves_stats", {"bwd": "always_stats"},
+     _ALWAYS_STATS, "test-mode dx with the mean/variance terms of training mode"),
+    ("res_forward", "res_skip_after_relu", {"skip_after_relu": True}, _AFTER_RELU,
+     "out = relu(main) + shortcut"),
+    ("res_forward", "res_projection_missing_on_stride", {"shortcut": "subsample"},
+     PROJECTION_HINT, "projects only when the depth changes; subsamples x on a stride"),
+    ("res_backward", "res_backward_no_shortcut", {"bwd": "no_shortcut"}, _NO_SHORTCUT,
+     "dx from the main path only"),
+    ("gap_forward", "gap_sums", {"reduce": "sum"}, _GAP_SUM, "x.sum(axis=(2, 3))"),
+    ("gap_backward", "gap_backward_not_divided", {"divide": False}, _GAP_BWD,
+     "dx = dout broadcast over H, W"),
+]
+
 MISTAKES: tuple[Mistake, ...] = (
-    Mistake("conv_forward", "conv_no_padding", {}, _NO_PAD,
-            "written from the stub (its Ho, Wo kept), slides over x without padding it"),
-    Mistake("bn_forward", "bn_axes_batch_only", {"axes": "n"}, AXES_HINT,
-            "statistics over N only (vanilla batch norm): one mean per (c, h, w)"),
-    Mistake("bn_forward", "bn_axes_per_image", {"axes": "hw"}, AXES_HINT,
-            "statistics over H and W of each image (instance norm)"),
-    Mistake("bn_forward", "bn_running_not_updated", {"update": "none"}, _NOT_UPDATED,
-            "bn_param's running averages never move"),
-    Mistake("bn_forward", "bn_momentum_swapped", {"update": "swapped"}, _MOMENTUM,
-            "running = (1 - momentum) * running + momentum * new"),
-    Mistake("bn_forward", "bn_test_uses_batch_stats", {"test_stats": "batch"}, _TEST_BATCH,
-            "test mode normalises with the batch's own mean and variance"),
-    Mistake("bn_backward", "bn_backward_no_stat_paths", {"bwd": "no_stats"}, _NO_STATS,
-            "train-mode dx = dout * gamma * inv_std"),
-    Mistake("bn_backward", "bn_backward_test_moves_stats", {"bwd": "always_stats"},
-            _ALWAYS_STATS, "test-mode dx with the mean/variance terms of training mode"),
-    Mistake("res_forward", "res_skip_after_relu", {"skip_after_relu": True}, _AFTER_RELU,
-            "out = relu(main) + shortcut"),
-    Mistake("res_forward", "res_projection_missing_on_stride", {"shortcut": "subsample"},
-            PROJECTION_HINT, "projects only when the depth changes; subsamples x on a stride"),
-    Mistake("res_backward", "res_backward_no_shortcut", {"bwd": "no_shortcut"}, _NO_SHORTCUT,
-            "dx from the main path only"),
-    Mistake("gap_forward", "gap_sums", {"reduce": "sum"}, _GAP_SUM, "x.sum(axis=(2, 3))"),
-    Mistake("gap_backward", "gap_backward_not_divided", {"divide": False}, _GAP_BWD,
-            "dx = dout broadcast over H, W"),
+    *(Mistake(*row) for row in _SWITCHED),
     *(Mistake(family, name, {}, hint, hint.split(":", 1)[0]) for family, name, hint in _FLAT),
 )
-
-
-
-
 
 
 def mistakes_of(family: str) -> tuple[Mistake, ...]:

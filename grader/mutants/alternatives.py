@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cs231n_lib._validate import effective_size, output_length
+from cs231n_lib._validate import output_length
 from grader.checks.cases import Case, conv_shape, recipe_digest
 from grader.mutants import kernels
 
@@ -53,44 +53,24 @@ def _conv(x, w, b, stride, pad, dil=1, Ho=None, Wo=None, *, flip=False, xpad=Non
 
 
 def _conv_backward_alts(case: Case) -> dict[str, dict[str, np.ndarray]]:
-    """dx/dw/db of typical wrong backward passes, by explicit loops (cases are tiny)."""
+    """dx/dw/db of typical wrong backward passes: the mutant kernel's loop with its switches,
+    and the db slips (one line each)."""
     x, w, b, S, P, d = _conv_input(case)
     dout = np.asarray(case.recipe["dout"], np.float64)
-    N, C, H, W = x.shape
-    F, _, HH, WW = w.shape
-    _, _, Ho, Wo = dout.shape
-    xp = _pad(x, P)
-    sh, sw = effective_size(HH, d), effective_size(WW, d)
-    dx_flip = np.zeros_like(xp)
-    dx_assign = np.zeros_like(xp)
-    dw_assign = np.zeros_like(w)
-    for n in range(N):
-        for f in range(F):
-            for i in range(Ho):
-                for j in range(Wo):
-                    rs = slice(i * S, i * S + sh, d)
-                    cs = slice(j * S, j * S + sw, d)
-                    g = dout[n, f, i, j]
-                    dx_flip[n, :, rs, cs] += g * w[f, :, ::-1, ::-1]
-                    dx_assign[n, :, rs, cs] = g * w[f]
-                    dw_assign[f] = g * xp[n, :, rs, cs]
-    dw_last_n = np.zeros_like(w)
-    for f in range(F):
-        for i in range(Ho):
-            for j in range(Wo):
-                rs = slice(i * S, i * S + sh, d)
-                cs = slice(j * S, j * S + sw, d)
-                dw_last_n[f] += dout[N - 1, f, i, j] * xp[N - 1, :, rs, cs]
-    crop = (slice(None), slice(None), slice(P, P + H), slice(P, P + W))
+    cache = (x, w, b, {"stride": S, "pad": P, "dilation": d})
+
+    def grads(**switches: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return kernels._mk_conv_backward(dout, cache, **switches)
+
     return {
-        "dx_flip": {"dx": dx_flip[crop]},
-        "dx_assign": {"dx": dx_assign[crop]},
-        "dw_assign": {"dw": dw_assign},
-        "dw_last_n": {"dw": dw_last_n},
+        "dx_flip": {"dx": grads(dx_mode="flip")[0]},
+        "dx_assign": {"dx": grads(dx_mode="assign")[0]},
+        "dw_assign": {"dw": grads(dw_mode="assign")[1]},
+        "dw_last_n": {"dw": grads(dw_mode="last_image")[1]},
         "db_first": {"db": dout[0].sum(axis=(1, 2))},
         "db_last": {"db": dout[-1].sum(axis=(1, 2))},
-        "db_mean": {"db": dout.sum(axis=(0, 2, 3)) / N},
-        "db_zero": {"db": np.zeros(F)},
+        "db_mean": {"db": dout.sum(axis=(0, 2, 3)) / len(dout)},
+        "db_zero": {"db": np.zeros(w.shape[0])},
     }
 
 

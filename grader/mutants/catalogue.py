@@ -114,31 +114,27 @@ def _convnet(name, desc, hint, **kw):
 
 MUTANTS: tuple[Mutant, ...] = (
     # --- output size -------------------------------------------------------------------
-    _simple("output_size_floors", "sizes", "conv_output_size", _OS,
-            f"_mk_conv_output_size({_OS_ARGS}, mode='floor')", "never floor",
-            "floors (W + 2P - F)/S + 1 instead of raising"),
-    _simple("output_size_pad_once", "sizes", "conv_output_size", _OS,
-            f"_mk_conv_output_size({_OS_ARGS}, mode='one_pad')", "padding counted once",
-            "adds P instead of 2P"),
-    _simple("output_size_no_dilation", "sizes", "conv_output_size", _OS,
-            f"_mk_conv_output_size({_OS_ARGS}, mode='no_dilation')", "dilation ignored",
-            "uses F instead of (F-1)*d + 1"),
-    _simple("output_size_dilation_gap", "sizes", "conv_output_size", _OS,
-            f"_mk_conv_output_size({_OS_ARGS}, mode='dilation_gap')", "dilation convention",
-            "treats dilation=d as d gaps between taps"),
+    *(_simple(f"output_size_{name}", "sizes", "conv_output_size", _OS,
+              f"_mk_conv_output_size({_OS_ARGS}, mode={mode!r})", hint, desc)
+      for name, mode, hint, desc in (
+          ("floors", "floor", "never floor", "floors (W + 2P - F)/S + 1 instead of raising"),
+          ("pad_once", "one_pad", "padding counted once", "adds P instead of 2P"),
+          ("no_dilation", "no_dilation", "dilation ignored", "uses F instead of (F-1)*d + 1"),
+          ("dilation_gap", "dilation_gap", "dilation convention",
+           "treats dilation=d as d gaps between taps"))),
     # --- perceptron --------------------------------------------------------------------
-    _simple("predict_plus_minus_one", "perceptron", "perceptron_predict", "w, b, X",
-            "_mk_predict(w, b, X, mode='pm1')", "-1/+1", "returns -1/+1 instead of 0/1"),
-    _simple("predict_no_bias", "perceptron", "perceptron_predict", "w, b, X",
-            "_mk_predict(w, b, X, mode='no_bias')", "bias missing", "ignores b"),
-    _simple("update_wrong_sign", "perceptron", "perceptron_update", "w, b, x, d, lr",
-            "_mk_update(w, b, x, d, lr, mode='sign')", "wrong sign", "w -= lr (d - y) x"),
-    _simple("update_on_correct", "perceptron", "perceptron_update", "w, b, x, d, lr",
-            "_mk_update(w, b, x, d, lr, mode='always')", "correctly classified",
-            "updates even when the prediction is right"),
-    _simple("update_no_bias", "perceptron", "perceptron_update", "w, b, x, d, lr",
-            "_mk_update(w, b, x, d, lr, mode='no_bias')", "bias not updated",
-            "forgets to update b"),
+    *(_simple(f"predict_{name}", "perceptron", "perceptron_predict", "w, b, X",
+              f"_mk_predict(w, b, X, mode={mode!r})", hint, desc)
+      for name, mode, hint, desc in (
+          ("plus_minus_one", "pm1", "-1/+1", "returns -1/+1 instead of 0/1"),
+          ("no_bias", "no_bias", "bias missing", "ignores b"))),
+    *(_simple(f"update_{name}", "perceptron", "perceptron_update", "w, b, x, d, lr",
+              f"_mk_update(w, b, x, d, lr, mode={mode!r})", hint, desc)
+      for name, mode, hint, desc in (
+          ("wrong_sign", "sign", "wrong sign", "w -= lr (d - y) x"),
+          ("on_correct", "always", "correctly classified",
+           "updates even when the prediction is right"),
+          ("no_bias", "no_bias", "bias not updated", "forgets to update b"))),
     # --- conv forward ------------------------------------------------------------------
     Mutant("conv_no_padding", "conv_naive", ("conv_forward_naive",), "", "did you pad?",
            "written from the stub (its Ho, Wo kept), slides over x without padding it",
