@@ -308,7 +308,7 @@ def _mk_convnet_loss(model, X, y=None, relu_scores=False, reg_mode="ok"):
     dscores /= N
     if relu_scores:
         dscores = dscores * (scores > 0)
-    reg = model.reg
+    reg = 0.0 if reg_mode == "none" else model.reg
     half = 1.0 if reg_mode == "no_half" else 0.5
     loss += half * reg * sum(float(_mk_np.sum(Wk * Wk)) for Wk in (W1, W2, W3))
     grads = {"W3": r2.T @ dscores, "b3": dscores.sum(axis=0)}

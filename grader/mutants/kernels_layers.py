@@ -51,13 +51,15 @@ def _mk_fc_to_conv(w, b, input_shape, mode="ok"):
     return w.T.reshape(K, C, H, W).copy(), b.copy()
 
 
-def _mk_affine_forward(x, w, b):
+def _mk_affine_forward(x, w, b, bwd="ok"):
+    """``bwd``: the mistake of the backward pass, carried in the cache."""
     out = x.reshape(x.shape[0], -1) @ w + b
-    return out, (x, w, b)
+    return out, (x, w, b, bwd)
 
 
-def _mk_affine_backward(dout, cache, mode="ok"):
-    x, w, b = cache
+def _mk_affine_backward(dout, cache, mode=None):
+    x, w, b, bwd = cache
+    mode = mode or bwd
     x2 = x.reshape(x.shape[0], -1)
     dx = dout @ w.T
     if mode != "dx_flat":
@@ -66,12 +68,14 @@ def _mk_affine_backward(dout, cache, mode="ok"):
     return dx, x2.T @ dout, db
 
 
-def _mk_relu_forward(x):
-    return _mk_np.maximum(x, 0), x
+def _mk_relu_forward(x, bwd="ok"):
+    """``bwd``: the mistake of the backward pass, carried in the cache."""
+    return _mk_np.maximum(x, 0), (x, bwd)
 
 
-def _mk_relu_backward(dout, cache, mode="ok"):
-    x = cache
+def _mk_relu_backward(dout, cache, mode=None):
+    x, bwd = cache
+    mode = mode or bwd
     if mode == "ge":
         return dout * (x >= 0)
     if mode == "dout_mask":
