@@ -365,3 +365,7 @@ def fc_to_conv(input_shape: Sequence[int], K: int) -> Conv:
     if H != W:
         raise ValueError(f"fc_to_conv needs a square volume, got {H}x{W}")
     return Conv(K=_validate.positive_int(K, "K"), F=H, S=1, P=0)
+
+
+#: A network as data: ``(name, layer)`` pairs, the input first.
+Net = list[tuple[str, Layer]]

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from cs231n_lib import _validate
+from cs231n_lib import _validate, net_tables
 from cs231n_lib.batchnorm import spatial_batchnorm_backward, spatial_batchnorm_forward
 from cs231n_lib.conv_fast import conv_backward_fast, conv_forward_fast
-from cs231n_lib.convnet import _memory_summary, check_batch, check_dtype, check_input_dim
+from cs231n_lib.convnet import check_batch, check_dtype, check_input_dim
 from cs231n_lib.global_pool import global_avg_pool_backward, global_avg_pool_forward
 from cs231n_lib.layers import (
     affine_backward,
@@ -43,6 +43,7 @@ from cs231n_lib.layers import (
     relu_forward,
     softmax_loss,
 )
+from cs231n_lib.net_tables import BLOCKS as _BLOCKS
 from cs231n_lib.patterns import KNOWN_TOKENS, parse_pattern
 from cs231n_lib.pooling_fast import max_pool_backward_fast, max_pool_forward_fast
 from cs231n_lib.residual import (
@@ -55,7 +56,6 @@ __all__ = ["Layer", "Network", "build_network"]
 
 _POOL = {"pool_height": 2, "pool_width": 2, "stride": 2}
 _SUPPORTED = ("INPUT", "CONV", "RELU", "POOL", "FC", "SOFTMAX", "BN", "RES", "PLAIN", "GAP")
-_BLOCKS = ("RES", "PLAIN")
 
 
 @dataclass
@@ -270,35 +270,11 @@ class Network:
 
     def layer_table(self) -> list[dict[str, Any]]:
         """One row per layer: ``layer``, ``out_shape``, ``params`` (weights + biases)."""
-        rows = [{"layer": "INPUT", "out_shape": tuple(self.input_dim), "params": 0}]
-        for layer in self.layers:
-            n = 0
-            if layer.weight is not None:
-                n = self.params[layer.weight].size + self.params[layer.bias].size
-            if layer.kind in _BLOCKS:
-                n = sum(self.params[key].size for key in layer.config["keys"].values())
-            name = layer.kind
-            if layer.kind == "CONV":
-                f = self.filter_size
-                name = f"CONV {f}x{f}/1 pad {layer.config['pad']}"
-            elif layer.kind == "POOL":
-                name = "POOL 2x2/2"
-            elif layer.kind in _BLOCKS:
-                proj = "Wp" in layer.config["keys"]
-                name = f"{layer.kind} 2x(3x3 conv-BN)" + (" +1x1 proj" if proj else "")
-            rows.append({"layer": name, "out_shape": layer.out_shape, "params": int(n)})
-        return rows
+        return net_tables.layer_table(self)
 
     def describe(self) -> str:
         """A printable table of every layer's output shape and parameter count."""
-        rows = self.layer_table()
-        lines = [f"{'#':>3}  {'layer':<30}{'output':>16}{'params':>12}"]
-        for i, row in enumerate(rows):
-            shape = " x ".join(str(s) for s in row["out_shape"])
-            lines.append(f"{i:>3}  {row['layer']:<30}{shape:>16}{row['params']:>12,}")
-        total = sum(r["params"] for r in rows)
-        lines.append(f"{'':>3}  {'total':<30}{'':>16}{total:>12,}")
-        return "\n".join(lines)
+        return net_tables.describe(self)
 
     def __repr__(self) -> str:
         return f"Network({' -> '.join(self.tokens)})"
@@ -306,22 +282,7 @@ class Network:
     def memory_estimate(self, N: int, include_backward: bool = True) -> dict[str, Any]:
         """Bytes for a minibatch of N images; same rules and keys as
         :meth:`cs231n_lib.convnet.ThreeLayerConvNet.memory_estimate`."""
-        N = _validate.positive_int(N, "N")
-        shapes: list[tuple[str, tuple[int, ...]]] = [("INPUT", (N, *self.input_dim))]
-        prev: tuple[int, ...] = self.input_dim
-        f = self.filter_size
-        for layer in self.layers:
-            if layer.kind == "CONV":
-                C, H, W = prev
-                shapes.append(("im2col columns", (N, C * f * f, H * W)))
-            if layer.kind in _BLOCKS:  # two convs: their columns and inner volumes
-                C, H, W = prev
-                F = layer.out_shape[0]
-                shapes += [("im2col columns", (N, C * 9, H * W)), ("conv-BN-ReLU", (N, F, H, W)),
-                           ("im2col columns", (N, F * 9, H * W)), ("conv-BN", (N, F, H, W))]
-            shapes.append((layer.kind, (N, *layer.out_shape)))
-            prev = layer.out_shape
-        return _memory_summary(shapes, self.params, self.dtype, include_backward)
+        return net_tables.memory_estimate(self, N, include_backward)
 
 
 def build_network(

@@ -6,11 +6,9 @@ for the other case studies and :func:`~cs231n_lib.architectures.table`).
 from __future__ import annotations
 
 from cs231n_lib.block_specs import BasicBlock, Bottleneck
-from cs231n_lib.layer_specs import FC, BatchNorm, Conv, GlobalAvgPool, Input, Layer, Pool, ReLU
+from cs231n_lib.layer_specs import FC, BatchNorm, Conv, GlobalAvgPool, Input, Net, Pool, ReLU
 
 _NOTEBOOK = "notebooks/07_architectures.ipynb"
-
-Net = list[tuple[str, Layer]]
 
 
 def resnet50() -> Net:

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import functools
 import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import nbformat
+import notebook_order
 import pytest
 
 from grader.checks import registry
@@ -122,7 +126,9 @@ def test_nbgrader_metadata(path):
         assert re.fullmatch(r"[A-Za-z0-9_-]+", meta["grade_id"]), where
         grade_ids.append(meta["grade_id"])
         is_grade, is_solution = bool(meta.get("grade")), bool(meta.get("solution"))
-        if is_grade:
+        if is_grade and meta["grade_id"].startswith(registry.GRADE_ID_PREFIX):
+            assert "points" not in meta, f"{where}: the release writes these points from TABLE"
+        elif is_grade:
             points = meta.get("points")
             assert isinstance(points, int | float) and points > 0, f"{where}: needs points"
         if is_grade and not is_solution:
@@ -145,7 +151,7 @@ def test_nbgrader_metadata(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_library_checks_match_the_registry(path):
     """``check_<fn>`` grade cells call ``grade("<fn>")``, follow a visible ``check("<fn>")``,
-    and name a function of the registry with the registry's points."""
+    and name a function of the registry (whose points the release writes)."""
     cells = load(path).cells
     seen_checks: set[str] = set()
     graded: set[str] = set()
@@ -167,7 +173,6 @@ def test_library_checks_match_the_registry(path):
         assert meta.get("grade") is True and meta.get("solution") is False
         graded.add(fn)
         assert fn in registry.names(), f"{gid}: {fn} is not in grader.checks.registry"
-        assert meta["points"] == registry.points(fn), f"{gid}: points differ from the registry"
     mine = {n for n in registry.names() if Path(registry.get(n).notebook).name == path.name}
     assert mine <= graded, f"{path.name} lacks grade cells for {sorted(mine - graded)}"
 
@@ -251,23 +256,40 @@ def test_errata_boxes(name, needles):
 # ------------------------------------------------------------------------------- execution
 
 
+#: Learner functions each executed notebook called (recorded by notebook_order's tracer).
+LEARNER_CALLS: dict[str, set[str]] = {}
+
+
 @functools.cache
 def executed(name: str):
-    """Run notebooks/<name>.ipynb from a clean kernel (cwd notebooks/); cached per process."""
+    """Run notebooks/<name>.ipynb from a clean kernel (cwd notebooks/); cached per process.
+
+    A tracer cell runs first and a report cell last (both removed again before the notebook is
+    returned): they record in :data:`LEARNER_CALLS` which learner functions the notebook ran.
+    """
     from nbclient import NotebookClient
 
     nb = load(NB_DIR / f"{name}.ipynb")
+    nb.cells.insert(0, nbformat.v4.new_code_cell(notebook_order.tracer_cell()))
+    nb.cells.append(nbformat.v4.new_code_cell(notebook_order.report_cell()))
     client = NotebookClient(
         nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=False,
         resources={"metadata": {"path": str(NB_DIR)}},
     )
     client.execute()
+    tracer, report = nb.cells.pop(0), nb.cells.pop()
+    assert not tracer.outputs, f"the tracer cell printed or failed: {tracer.outputs}"
+    LEARNER_CALLS[name] = notebook_order.calls_from_output(output_text_of([report]))
     return nb
 
 
 def output_text(nb) -> str:
+    return output_text_of(nb.cells)
+
+
+def output_text_of(cells) -> str:
     parts = []
-    for cell in nb.cells:
+    for cell in cells:
         if cell.cell_type != "code":
             continue
         for out in cell.get("outputs", []):
@@ -300,6 +322,80 @@ def test_instructor_notebook_executes(path):
     text = output_text(nb)
     assert not re.search(r"^FAIL \S", text, re.M), "a visible check fails on the reference"
     assert "not written yet" not in text, "a reference function is still a stub"
+
+
+# ------------------------------------------------------------------------ order of the course
+
+
+def _later(name: str, functions: set[str]) -> dict[str, str]:
+    """Those of ``functions`` whose exercise comes after notebook ``name``, with its notebook."""
+    here = COURSE.index(name)
+    return {fn: notebook_order.exercise_notebook(fn) for fn in sorted(functions)
+            if COURSE.index(notebook_order.exercise_notebook(fn)) > here}
+
+
+def test_every_exercise_belongs_to_a_notebook_of_the_course():
+    assert {notebook_order.exercise_notebook(fn) for fn in registry.names()} <= set(COURSE)
+
+
+@pytest.mark.parametrize("path", COURSE_NOTEBOOKS, ids=_ids(COURSE_NOTEBOOKS))
+def test_no_notebook_names_a_later_exercise(path):
+    """Walking the course in order, no code cell names a learner function of a later notebook
+    (a learner who has not got there yet has only its stub)."""
+    named = {
+        (cell.get("id"), fn)
+        for cell in load(path).cells if cell.cell_type == "code"
+        for fn in notebook_order.named_exercises(cell.source)
+    }
+    later = {(cell, fn, where) for cell, fn in named
+             for where in _later(path.stem, {fn}).values()}
+    assert not later, f"{path.name} names exercises of later notebooks: {sorted(later)}"
+
+
+def test_named_exercises_sees_imports_calls_and_attributes():
+    source = ("%autoreload 2\nfrom cs231n_lib.layers import affine_forward\n"
+              "out = layers.relu_forward(x)\nnet = ThreeLayerConvNet()\n"
+              "# softmax_loss in a comment")
+    assert notebook_order.named_exercises(source) == {
+        "affine_forward", "relu_forward", "ThreeLayerConvNet"}
+    assert _later("07_architectures", {"affine_forward", "conv_forward_naive"}) == {
+        "affine_forward": "08_training"}
+
+
+def test_tracer_records_calls_made_through_provided_code():
+    """The pattern builder's ``loss`` (provided) runs the learner's layers: the tracer, run as
+    a notebook's first cell would be, records them, and a plain provided call records nothing."""
+    script = notebook_order.tracer_cell() + textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        from cs231n_lib.net_builder import build_network
+        net = build_network("INPUT -> CONV -> RELU -> FC", input_dim=(1, 4, 4), num_filters=2,
+                            seed=0)
+        print(net.describe())
+        assert not sys._learner_calls, sys._learner_calls
+        net.loss(np.zeros((2, 1, 4, 4)), np.array([0, 1]))
+        {notebook_order.report_cell()}
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, cwd=NB_DIR)
+    assert done.returncode == 0, done.stderr
+    assert notebook_order.calls_from_output(done.stdout) == {
+        "affine_forward", "affine_backward", "relu_forward", "relu_backward", "softmax_loss"}
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+@pytest.mark.parametrize("path", COURSE_NOTEBOOKS, ids=_ids(COURSE_NOTEBOOKS))
+def test_no_notebook_runs_a_later_exercise(path):
+    """What a notebook *runs*, through provided code too (``net.loss`` of the pattern builder
+    runs notebook 08's layers), uses only exercises of this notebook or earlier ones."""
+    executed(path.stem)
+    called = LEARNER_CALLS[path.stem]
+    own = {fn for fn in registry.names() if notebook_order.exercise_notebook(fn) == path.stem}
+    # The tracer sees calls: every notebook with exercises runs its own checks.
+    assert own <= called, f"the tracer missed {sorted(own - called)} in {path.name}"
+    later = _later(path.stem, called)
+    assert not later, f"{path.name} runs exercises of later notebooks: {later}"
 
 
 def _out(W: int, F: int, S: int, P: int = 0):

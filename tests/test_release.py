@@ -7,18 +7,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 from conftest import ROOT
 
+from grader.checks import registry
 from grader.checks.stubs import BEGIN
 from grader.course import hidden_cases
+from grader.course.paths import ASSIGNMENT
 from grader.course.release import (
     SHIPPED_FILES,
     SHIPPED_PACKAGES,
     build_release,
     leaks,
+    library_check_points,
     solution_lines,
     student_edited_modules,
+    write_notebook_with_points,
 )
 
 pytestmark = pytest.mark.xdist_group("release")
@@ -146,3 +151,53 @@ def test_check_command_checks_the_workspace_library_not_the_installed_one(course
     assert out.returncode == 1, out.stdout + out.stderr
     assert f"checking the library in {work / 'cs231n_lib'}" in out.stdout
     assert "FAIL" in out.stdout
+
+
+# ------------------------------------------------------------------ points from the registry
+
+
+def test_released_check_points_are_the_registry_table(course):
+    """nbgrader's gradebook holds, for every check_<function> cell, TABLE's points (the stored
+    notebooks carry none for these cells: the release writes them)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course.gradebook}") as gradebook:
+        cells = {cell.name: cell.max_score
+                 for notebook in gradebook.find_assignment(ASSIGNMENT).notebooks
+                 for cell in notebook.grade_cells}
+    checks = {name: score for name, score in cells.items()
+              if name.startswith(registry.GRADE_ID_PREFIX)}
+    assert checks == {registry.get(fn).grade_id: float(spec[2])
+                      for fn, spec in registry.TABLE.items()}
+    # exercise and written cells keep their own metadata's points
+    stored = {}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and not meta["grade_id"].startswith(registry.GRADE_ID_PREFIX):
+                stored[meta["grade_id"]] = float(meta["points"])
+    assert stored and {k: v for k, v in cells.items() if k in stored} == stored
+
+
+def test_changing_the_table_changes_the_released_points(monkeypatch, tmp_path):
+    """Edit TABLE (and rebuild the specs from it, as an import would): the notebook the release
+    writes into source/ carries the new points; nothing else needs editing."""
+    name = "conv_forward_naive"
+    module, family, points, tol = registry.TABLE[name]
+    monkeypatch.setitem(registry.TABLE, name, (module, family, points + 7, tol))
+    monkeypatch.setattr(registry, "SPECS", registry._make_specs())
+    notebook = ROOT / registry.get(name).notebook
+    write_notebook_with_points(notebook, tmp_path / notebook.name)
+    released = {cell.metadata["nbgrader"]["grade_id"]: cell.metadata["nbgrader"].get("points")
+                for cell in nbformat.read(tmp_path / notebook.name, as_version=4).cells
+                if cell.metadata.get("nbgrader", {}).get("grade")}
+    assert released[f"check_{name}"] == points + 7
+    assert released["check_conv_backward_naive"] == registry.TABLE["conv_backward_naive"][2]
+
+
+def test_a_check_cell_of_an_unknown_function_is_refused():
+    meta = {"nbgrader": {"grade": True, "grade_id": "check_no_such_function"}}
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell('grade("no_such_function")', metadata=meta)])
+    with pytest.raises(KeyError, match="no_such_function"):
+        library_check_points(nb)

@@ -249,11 +249,9 @@ def _compare(spec, case, got, expected, tol) -> CaseResult:
         g = np.asarray(got[name])
         e = np.asarray(expected[name])
         if g.shape != e.shape:
-            if spec.family in blocks.FAMILIES:
-                hint = (_mistake_hint(spec, case, got, expected)
-                        or blocks.shape_hint(case, name, g.shape, e.shape))
-            else:
-                hint = shape_hint(spec.family, case, name, g.shape, e.shape)
+            hint = _mistake_hint(spec, case, got, expected) or (
+                blocks.shape_hint(case, name, g.shape, e.shape) if spec.family in blocks.FAMILIES
+                else shape_hint(spec.family, case, name, g.shape, e.shape))
             return CaseResult(case.name, False, None, tol,
                               f"{name} shape {g.shape}, expected {e.shape}", hint=hint,
                               note=case.note)
@@ -267,10 +265,8 @@ def _compare(spec, case, got, expected, tol) -> CaseResult:
         if not np.all(np.isfinite(gf)):
             bad = np.argwhere(~np.isfinite(gf))
             first = tuple(int(i) for i in bad[0]) if bad.size else ()
-            hint = "a division by zero or an uninitialised array (np.empty)?"
-            if spec.family == "softmax_loss":
-                hint = ("exp overflowed: subtract each row's maximum from the scores before "
-                        "np.exp (it does not change the softmax)")
+            hint = (_mistake_hint(spec, case, got, expected)
+                    or "a division by zero or an uninitialised array (np.empty)?")
             return CaseResult(case.name, False, None, tol,
                               f"{name} holds {len(bad)} NaN/inf values, first at index {first}",
                               hint=hint, note=case.note)

@@ -26,8 +26,10 @@ class Mistake:
     Attributes:
         family: the check family it belongs to (e.g. ``"bn_forward"``).
         name: unique name, also the mutant's.
-        switches: keyword arguments of the family's forward kernel in
-            ``grader/mutants/kernels_blocks.py`` (instructor only).
+        switches: keyword arguments of the family's kernel in ``grader/mutants/``
+            (``kernels_blocks.py``, ``kernels_layers.py``, or ``kernels.py`` for
+            ``ThreeLayerConvNet.loss``; instructor only); empty for a mistake recognised from
+            its outputs alone (``alt_*``) or written into the stub.
         hint: what the learner is told when the result matches the mistake's.
         description: the mistake in words.
     """
@@ -60,6 +62,8 @@ PROJECTION_HINT = ("projection missing on a stride change: when the stride is no
                "when the depth stays the same")
 _NO_SHORTCUT = ("dx misses the shortcut's gradient: add what flows back through the skip "
                 "connection (the projection's backward, or the masked dout itself)")
+_SCORES_RELU = ("ReLU on the scores: the layer order is conv - relu - 2x2 max pool - affine - "
+                "relu - affine, with no ReLU after the last affine layer")
 _GAP_SUM = "summed instead of averaged: divide each map's sum by H*W"
 _GAP_BWD = "gradient not divided by H*W: every pixel of map (n, c) receives dout[n, c] / (H*W)"
 
@@ -149,38 +153,87 @@ _FLAT = [
     ("avg_forward", "alt_avgpool_sum", "window sum, not mean: divide by pool_height*pool_width"),
 ]
 
+#: Mistakes the mutant kernels commit by switches (notebook 09) or that a stub body writes:
+#: (family, name, switches, hint, description).
+_SWITCHED: list[tuple[str, str, dict[str, Any], str, str]] = [
+    ("conv_forward", "conv_no_padding", {}, _NO_PAD,
+     "written from the stub (its Ho, Wo kept), slides over x without padding it"),
+    ("bn_forward", "bn_axes_batch_only", {"axes": "n"}, AXES_HINT,
+     "statistics over N only (vanilla batch norm): one mean per (c, h, w)"),
+    ("bn_forward", "bn_axes_per_image", {"axes": "hw"}, AXES_HINT,
+     "statistics over H and W of each image (instance norm)"),
+    ("bn_forward", "bn_running_not_updated", {"update": "none"}, _NOT_UPDATED,
+     "bn_param's running averages never move"),
+    ("bn_forward", "bn_momentum_swapped", {"update": "swapped"}, _MOMENTUM,
+     "running = (1 - momentum) * running + momentum * new"),
+    ("bn_forward", "bn_test_uses_batch_stats", {"test_stats": "batch"}, _TEST_BATCH,
+     "test mode normalises with the batch's own mean and variance"),
+    ("bn_backward", "bn_backward_no_stat_paths", {"bwd": "no_stats"}, _NO_STATS,
+     "train-mode dx = dout * gamma * inv_std"),
+    ("bn_backward", "bn_backward_test_moves_stats", {"bwd": "always_stats"},
+     _ALWAYS_STATS, "test-mode dx with the mean/variance terms of training mode"),
+    ("res_forward", "res_skip_after_relu", {"skip_after_relu": True}, _AFTER_RELU,
+     "out = relu(main) + shortcut"),
+    ("res_forward", "res_projection_missing_on_stride", {"shortcut": "subsample"},
+     PROJECTION_HINT, "projects only when the depth changes; subsamples x on a stride"),
+    ("res_backward", "res_backward_no_shortcut", {"bwd": "no_shortcut"}, _NO_SHORTCUT,
+     "dx from the main path only"),
+    ("gap_forward", "gap_sums", {"reduce": "sum"}, _GAP_SUM, "x.sum(axis=(2, 3))"),
+    ("gap_backward", "gap_backward_not_divided", {"divide": False}, _GAP_BWD,
+     "dx = dout broadcast over H, W"),
+    # --- the small families (notebooks 00, 06, 08): kernels of grader/mutants/kernels_layers.py
+    ("perceptron_predict", "predict_plus_minus_one", {"mode": "pm1"},
+     "outputs are -1/+1: Rosenblatt's perceptron outputs 1 if w.x + b > 0, else 0",
+     "returns -1/+1 instead of 0/1"),
+    ("perceptron_predict", "predict_no_bias", {"mode": "no_bias"},
+     "bias missing: the threshold applies to w.x + b", "ignores b"),
+    ("perceptron_update", "update_wrong_sign", {"mode": "sign"},
+     "wrong sign: w += lr*(d - y)*x and b += lr*(d - y)", "w -= lr (d - y) x"),
+    ("perceptron_update", "update_on_correct", {"mode": "always"},
+     "weights changed on a correctly classified point: the update is lr*(d - y)*x, zero when "
+     "the prediction y equals the target d", "updates even when the prediction is right"),
+    ("perceptron_update", "update_no_bias", {"mode": "no_bias"},
+     "bias not updated: b += lr*(d - y) too", "forgets to update b"),
+    ("fc_to_conv", "fc_to_conv_not_transposed", {"mode": "no_transpose"},
+     "FC weights not transposed: w is (D, M) with x.reshape(N, -1) @ w, so filter m is column "
+     "m: w.T.reshape(M, C, H, W)", "w.reshape(K, C, H, W) without .T"),
+    ("fc_to_conv", "fc_to_conv_hwc_order", {"mode": "hwc"},
+     "wrong reshape order: the FC input is x.reshape(N, -1) of an (N, C, H, W) array, so the "
+     "flat index is (c*H + h)*W + w: reshape to (M, C, H, W)", "reshapes to (K, H, W, C)"),
+    ("affine_backward", "affine_dx_not_reshaped", {"bwd": "dx_flat"},
+     "dx must have x's shape: reshape dout @ w.T back to x.shape", "returns dx as (N, D)"),
+    ("affine_backward", "affine_db_first_image", {"bwd": "db_first"},
+     "db not summed over N: db = dout.sum(axis=0)", "db = dout[0]"),
+    ("relu_backward", "relu_grad_at_zero", {"bwd": "ge"},
+     "gradient passed where x == 0: use x > 0 (the subgradient at 0 is taken as 0)",
+     "passes the gradient where x >= 0"),
+    ("relu_backward", "relu_mask_from_dout", {"bwd": "dout_mask"},
+     "mask taken from dout: the ReLU passes dout where its forward input x > 0",
+     "masks with dout > 0 instead of x > 0"),
+    ("softmax_loss", "softmax_not_averaged", {"mode": "no_mean"},
+     "loss and dx N times too large: average over the N examples (divide by N)",
+     "sums the loss over the batch"),
+    ("softmax_loss", "softmax_no_shift", {"mode": "no_shift"},
+     "exp overflowed: subtract each row's maximum from the scores before np.exp (it does not "
+     "change the softmax)", "exp of raw scores overflows"),
+    # ThreeLayerConvNet.loss: _mk_convnet_loss of grader/mutants/kernels.py
+    ("convnet", "convnet_relu_on_scores", {"relu_scores": True}, _SCORES_RELU,
+     "a ReLU after the last affine layer"),
+    ("convnet", "convnet_reg_missing", {"reg_mode": "none"},
+     "regularisation missing: the loss adds 0.5*reg*sum(W**2) for W1, W2, W3, and each "
+     "grads[W] adds reg * W", "reg ignored in the loss and the gradients"),
+    ("convnet", "convnet_no_reg_gradient", {"reg_mode": "no_grad"},
+     "regularisation gradient missing: grads['W1'], ['W2'] and ['W3'] each add reg * W",
+     "reg in the loss but not in the gradients"),
+    ("convnet", "convnet_reg_without_half", {"reg_mode": "no_half"},
+     "regularisation without the 0.5: the loss adds 0.5*reg*sum(W**2), whose gradient is "
+     "reg * W", "reg * sum(W**2) without 0.5"),
+]
+
 MISTAKES: tuple[Mistake, ...] = (
-    Mistake("conv_forward", "conv_no_padding", {}, _NO_PAD,
-            "written from the stub (its Ho, Wo kept), slides over x without padding it"),
-    Mistake("bn_forward", "bn_axes_batch_only", {"axes": "n"}, AXES_HINT,
-            "statistics over N only (vanilla batch norm): one mean per (c, h, w)"),
-    Mistake("bn_forward", "bn_axes_per_image", {"axes": "hw"}, AXES_HINT,
-            "statistics over H and W of each image (instance norm)"),
-    Mistake("bn_forward", "bn_running_not_updated", {"update": "none"}, _NOT_UPDATED,
-            "bn_param's running averages never move"),
-    Mistake("bn_forward", "bn_momentum_swapped", {"update": "swapped"}, _MOMENTUM,
-            "running = (1 - momentum) * running + momentum * new"),
-    Mistake("bn_forward", "bn_test_uses_batch_stats", {"test_stats": "batch"}, _TEST_BATCH,
-            "test mode normalises with the batch's own mean and variance"),
-    Mistake("bn_backward", "bn_backward_no_stat_paths", {"bwd": "no_stats"}, _NO_STATS,
-            "train-mode dx = dout * gamma * inv_std"),
-    Mistake("bn_backward", "bn_backward_test_moves_stats", {"bwd": "always_stats"},
-            _ALWAYS_STATS, "test-mode dx with the mean/variance terms of training mode"),
-    Mistake("res_forward", "res_skip_after_relu", {"skip_after_relu": True}, _AFTER_RELU,
-            "out = relu(main) + shortcut"),
-    Mistake("res_forward", "res_projection_missing_on_stride", {"shortcut": "subsample"},
-            PROJECTION_HINT, "projects only when the depth changes; subsamples x on a stride"),
-    Mistake("res_backward", "res_backward_no_shortcut", {"bwd": "no_shortcut"}, _NO_SHORTCUT,
-            "dx from the main path only"),
-    Mistake("gap_forward", "gap_sums", {"reduce": "sum"}, _GAP_SUM, "x.sum(axis=(2, 3))"),
-    Mistake("gap_backward", "gap_backward_not_divided", {"divide": False}, _GAP_BWD,
-            "dx = dout broadcast over H, W"),
+    *(Mistake(*row) for row in _SWITCHED),
     *(Mistake(family, name, {}, hint, hint.split(":", 1)[0]) for family, name, hint in _FLAT),
 )
-
-
-
-
 
 
 def mistakes_of(family: str) -> tuple[Mistake, ...]:
@@ -189,10 +242,17 @@ def mistakes_of(family: str) -> tuple[Mistake, ...]:
 
 
 def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal within float32 rounding; NaN and inf only where the other has the same (an
+    overflowing mistake is recognised by where it overflows)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+    if a.shape != b.shape:
         return False
-    return bool(np.all(np.abs(a - b) <= 1e-6 + 1e-5 * np.abs(b)))  # float32 results too
+    finite = np.isfinite(a)
+    if not np.array_equal(finite, np.isfinite(b)):
+        return False
+    if not np.array_equal(a[~finite], b[~finite], equal_nan=True):
+        return False
+    return bool(np.all(np.abs(a[finite] - b[finite]) <= 1e-6 + 1e-5 * np.abs(b[finite])))
 
 
 def match_mistake(outputs_of_case: tuple[str, ...], got: dict[str, np.ndarray],

@@ -22,6 +22,7 @@ import numpy as np
 
 from grader.checks import blocks
 from grader.checks import cases as C
+from grader.checks import small_cases as S
 from grader.checks.cases import Case
 from grader.checks.params import (
     CONV_BACKWARD_FIXED,
@@ -243,23 +244,23 @@ def _family(family: str, module: str, name: str):
     if family in ("max_backward", "avg_backward"):
         return C.pool_backward(name.replace("backward", "forward"), name), POOL_FIXED, _draw_pool
     if family == "conv_output_size":
-        return C.conv_output_size_case, OUTPUT_SIZE_FIXED, _draw_output_size
+        return S.conv_output_size_case, OUTPUT_SIZE_FIXED, _draw_output_size
     if family == "perceptron_predict":
-        return (C.perceptron_predict_case, PREDICT_FIXED,
+        return (S.perceptron_predict_case, PREDICT_FIXED,
                 lambda r: {"n": _ri(r, 5, 15), "D": _ri(r, 2, 5)})
     if family == "perceptron_update":
-        return C.perceptron_update_case, UPDATE_FIXED, _draw_perceptron_update
+        return S.perceptron_update_case, UPDATE_FIXED, _draw_perceptron_update
     if family == "fc_to_conv":
-        return C.fc_to_conv_case, FC_FIXED, _draw_fc
+        return S.fc_to_conv_case, FC_FIXED, _draw_fc
     if family == "convnet":
-        return C.convnet_case, CONVNET_FIXED, _draw_convnet
-    layer_builders = {"affine_forward": C.affine_forward_case,
-                      "affine_backward": C.affine_backward_case,
-                      "relu_forward": C.relu_forward_case, "relu_backward": C.relu_backward_case}
+        return S.convnet_case, CONVNET_FIXED, _draw_convnet
+    layer_builders = {"affine_forward": S.affine_forward_case,
+                      "affine_backward": S.affine_backward_case,
+                      "relu_forward": S.relu_forward_case, "relu_backward": S.relu_backward_case}
     if family in layer_builders:
         return layer_builders[family], LAYER_FIXED, _draw_layer
     if family == "softmax_loss":
-        return (C.softmax_loss_case, SOFTMAX_FIXED,
+        return (S.softmax_loss_case, SOFTMAX_FIXED,
                 lambda r: {"N": _ri(r, 1, 5), "C": _ri(r, 2, 6)})
     raise KeyError(family)
 

@@ -21,7 +21,7 @@ import re
 import shutil
 from pathlib import Path
 
-from grader.course.paths import CoursePaths, course_config
+from grader.course.paths import CoursePaths, course_config, read_json_object
 
 GRADER_CONFIG = "cs231n_grader_config.py"
 INCLUDE_LINE = f'load_subconfig("{GRADER_CONFIG}")  # noqa: F821  cs231n-grader: keep this line'
@@ -58,11 +58,8 @@ def state_file(paths: CoursePaths) -> Path:
 
 def remembered(paths: CoursePaths) -> dict[str, str]:
     """The course id and exchange root of the last release (empty if none)."""
-    try:
-        data = json.loads(state_file(paths).read_text())
-    except (OSError, ValueError):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+    data = read_json_object(state_file(paths))
+    return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
 def _check_course_id(course_id: str) -> str:

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 from grader.course.collect import MAX_FILE_BYTES, STUDENT_ID, Collected, collect_one
-from grader.course.paths import CoursePaths, open_course
+from grader.course.paths import CoursePaths, open_course, read_json_object
 
 LMS_KINDS = ("canvas", "moodle", "plain")
 _CANVAS = re.compile(r"^(?P<name>[^_/]+)_(?:(?P<late>LATE)_)?(?P<uid>\d{1,20})_(?P<sid>\d{1,20})_"
@@ -207,11 +207,7 @@ def roster_file(paths: CoursePaths) -> Path:
 
 def load_roster(paths: CoursePaths) -> dict[str, dict]:
     """Student id -> what the LMS said of their taken submission (name, LATE, time)."""
-    try:
-        data = json.loads(roster_file(paths).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_object(roster_file(paths))
 
 
 def save_roster(paths: CoursePaths, roster: dict[str, dict]) -> None:

@@ -15,6 +15,7 @@ Layout (a standard nbgrader course)::
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -28,39 +29,47 @@ JOB_ENV = "CS231N_GRADER_JOB"
 EXCHANGE_FILES = frozenset({"timestamp.txt", "submission_secret.txt"})
 
 
+class _Below:
+    """A read-only attribute of :class:`CoursePaths`: the path ``root / parts``."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __get__(self, paths: CoursePaths | None, owner: type | None = None) -> Path:
+        if paths is None:
+            raise AttributeError(f"the course path {'/'.join(self.parts)} needs a CoursePaths")
+        return paths.root.joinpath(*self.parts)
+
+
+def read_json_object(path: Path) -> dict:
+    """The JSON object stored in ``path`` ({} if the file is missing, unreadable or not an
+    object): the cs231n-grader state files, which a later run may find absent or cut short."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 @dataclass(frozen=True)
 class CoursePaths:
     """Where everything of one course directory lives."""
 
     root: Path
 
-    @property
-    def config(self) -> Path:
-        return self.root / "nbgrader_config.py"
+    config = _Below("nbgrader_config.py")
 
-    @property
-    def source(self) -> Path:
-        return self.root / "source" / ASSIGNMENT
+    source = _Below("source", ASSIGNMENT)
 
-    @property
-    def release(self) -> Path:
-        return self.root / "release" / ASSIGNMENT
+    release = _Below("release", ASSIGNMENT)
 
-    @property
-    def submitted(self) -> Path:
-        return self.root / "submitted"
+    submitted = _Below("submitted")
 
-    @property
-    def autograded(self) -> Path:
-        return self.root / "autograded"
+    autograded = _Below("autograded")
 
-    @property
-    def feedback(self) -> Path:
-        return self.root / "feedback"
+    feedback = _Below("feedback")
 
-    @property
-    def gradebook(self) -> Path:
-        return self.root / "gradebook.db"
+    gradebook = _Below("gradebook.db")
 
     def config_files(self) -> list[Path]:
         """``nbgrader_config.py`` and the config files beside it that it may load."""
@@ -81,15 +90,10 @@ class CoursePaths:
         return {p.relative_to(self.release).as_posix() for p in self.release.rglob("*")
                 if p.is_file()}
 
-    @property
-    def private(self) -> Path:
-        """Instructor-only state (never copied to a student): reports, scratch courses."""
-        return self.root / ".grader"
-
-    @property
-    def reports(self) -> Path:
-        """One library report per student (JSON, hidden-case details included)."""
-        return self.private / "reports"
+    #: Instructor-only state (never copied to a student): reports, scratch courses.
+    private = _Below(".grader")
+    #: One library report per student (JSON, hidden-case details included).
+    reports = _Below(".grader", "reports")
 
 
 def _venv_bin_on_path() -> None:

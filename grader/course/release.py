@@ -24,6 +24,8 @@ import re
 import shutil
 from pathlib import Path
 
+import nbformat
+
 from grader.checks import stubs
 from grader.course.paths import ASSIGNMENT, JOB_ENV, CoursePaths, nbgrader_api
 
@@ -115,10 +117,34 @@ def populate_source(paths: CoursePaths) -> None:
         shutil.rmtree(paths.source)
     paths.source.mkdir(parents=True)
     for notebook in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
-        shutil.copy2(notebook, paths.source / notebook.name)
+        write_notebook_with_points(notebook, paths.source / notebook.name)
     _copy_tree(LIBRARY, paths.source / "cs231n_lib")
     ship_check_api(paths.source / "grader")
     _write_visible_expected(paths.source / "grader" / "checks" / "data")
+
+
+def library_check_points(nb: nbformat.NotebookNode) -> list[str]:
+    """Write each library check cell's points (``check_<function>``) from ``registry.TABLE``,
+    the one source of them; return the grade ids written. The stored notebooks carry none for
+    these cells. Exercise and written-answer cells keep the points of their own metadata (their
+    one source), and a check cell naming no registered function raises ``KeyError``."""
+    from grader.checks import registry
+
+    written = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        grade_id = meta.get("grade_id", "")
+        if meta.get("grade") and grade_id.startswith(registry.GRADE_ID_PREFIX):
+            meta["points"] = registry.points(grade_id[len(registry.GRADE_ID_PREFIX):])
+            written.append(grade_id)
+    return written
+
+
+def write_notebook_with_points(src: Path, dst: Path) -> None:
+    """Copy a course notebook into ``source/``, its check cells' points written from TABLE."""
+    nb = nbformat.read(src, as_version=nbformat.NO_CONVERT)
+    library_check_points(nb)
+    nbformat.write(nb, dst)
 
 
 def ship_check_api(dst: Path) -> None:

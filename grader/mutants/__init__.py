@@ -18,13 +18,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from grader.checks.stubs import strip_solutions
-from grader.mutants.catalogue import MUTANTS, Mutant
+from grader.mutants.catalogue import MUTANTS, Mutant, kernel_file
 from grader.mutants.mistakes import fill_region
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "cs231n_lib"
 HERE = Path(__file__).resolve().parent
-KERNELS = HERE / "kernels.py"
 
 __all__ = ["MUTANTS", "Mutant", "by_name", "make_submission", "make_stub_submission",
            "make_reference_submission", "mutant_source", "swapped_library"]
@@ -51,7 +50,8 @@ def mutant_source(mutants: Mutant | Iterable[Mutant], reference: str | None = No
             reference = fill_region(reference, m.checks[0], m.body)
     parts = [reference.rstrip("\n"), "", "",
              "# " + "-" * 70, f"# MUTANT(S): {', '.join(m.name for m in group)}",
-             *((HERE / k).read_text(encoding="utf-8") for k in sorted({m.kernels for m in group}))]
+             *((HERE / k).read_text(encoding="utf-8")
+               for k in sorted({kernel_file(m) for m in group}))]
     parts += [m.binding for m in group]
     return "\n".join(parts) + "\n"
 

@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cs231n_lib._validate import effective_size, output_length
+from cs231n_lib._validate import output_length
 from grader.checks.cases import Case, conv_shape, recipe_digest
+from grader.mutants import kernels
 
 
 def _conv_input(case: Case):
@@ -52,44 +53,24 @@ def _conv(x, w, b, stride, pad, dil=1, Ho=None, Wo=None, *, flip=False, xpad=Non
 
 
 def _conv_backward_alts(case: Case) -> dict[str, dict[str, np.ndarray]]:
-    """dx/dw/db of typical wrong backward passes, by explicit loops (cases are tiny)."""
+    """dx/dw/db of typical wrong backward passes: the mutant kernel's loop with its switches,
+    and the db slips (one line each)."""
     x, w, b, S, P, d = _conv_input(case)
     dout = np.asarray(case.recipe["dout"], np.float64)
-    N, C, H, W = x.shape
-    F, _, HH, WW = w.shape
-    _, _, Ho, Wo = dout.shape
-    xp = _pad(x, P)
-    sh, sw = effective_size(HH, d), effective_size(WW, d)
-    dx_flip = np.zeros_like(xp)
-    dx_assign = np.zeros_like(xp)
-    dw_assign = np.zeros_like(w)
-    for n in range(N):
-        for f in range(F):
-            for i in range(Ho):
-                for j in range(Wo):
-                    rs = slice(i * S, i * S + sh, d)
-                    cs = slice(j * S, j * S + sw, d)
-                    g = dout[n, f, i, j]
-                    dx_flip[n, :, rs, cs] += g * w[f, :, ::-1, ::-1]
-                    dx_assign[n, :, rs, cs] = g * w[f]
-                    dw_assign[f] = g * xp[n, :, rs, cs]
-    dw_last_n = np.zeros_like(w)
-    for f in range(F):
-        for i in range(Ho):
-            for j in range(Wo):
-                rs = slice(i * S, i * S + sh, d)
-                cs = slice(j * S, j * S + sw, d)
-                dw_last_n[f] += dout[N - 1, f, i, j] * xp[N - 1, :, rs, cs]
-    crop = (slice(None), slice(None), slice(P, P + H), slice(P, P + W))
+    cache = (x, w, b, {"stride": S, "pad": P, "dilation": d})
+
+    def grads(**switches: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return kernels._mk_conv_backward(dout, cache, **switches)
+
     return {
-        "dx_flip": {"dx": dx_flip[crop]},
-        "dx_assign": {"dx": dx_assign[crop]},
-        "dw_assign": {"dw": dw_assign},
-        "dw_last_n": {"dw": dw_last_n},
+        "dx_flip": {"dx": grads(dx_mode="flip")[0]},
+        "dx_assign": {"dx": grads(dx_mode="assign")[0]},
+        "dw_assign": {"dw": grads(dw_mode="assign")[1]},
+        "dw_last_n": {"dw": grads(dw_mode="last_image")[1]},
         "db_first": {"db": dout[0].sum(axis=(1, 2))},
         "db_last": {"db": dout[-1].sum(axis=(1, 2))},
-        "db_mean": {"db": dout.sum(axis=(0, 2, 3)) / N},
-        "db_zero": {"db": np.zeros(F)},
+        "db_mean": {"db": dout.sum(axis=(0, 2, 3)) / len(dout)},
+        "db_zero": {"db": np.zeros(w.shape[0])},
     }
 
 
@@ -109,40 +90,19 @@ def _im2col_alt(x, HH, WW, S, P, d, order="cij", col="nhw"):
 
 
 def _pool_alts(case: Case, mode: str) -> dict[str, np.ndarray]:
+    """dx of each pooling-backward slip, from the mutant kernels (one window loop for both)."""
+    if "dout" not in case.recipe:
+        return {}
     x, pp = case.recipe["args"]
-    x = np.asarray(x, np.float64)
-    HH, WW, S = pp["pool_height"], pp["pool_width"], pp["stride"]
-    N, C, H, W = x.shape
-    Ho, Wo = output_length(H, HH, S), output_length(W, WW, S)
-    dout = np.asarray(case.recipe["dout"], np.float64) if "dout" in case.recipe else None
-    alts: dict[str, np.ndarray] = {}
-    if dout is None:
-        return alts
-    names = (("all_ties", "first_elem", "last_max", "assign", "split") if mode == "max"
-             else ("assign", "no_divide"))
-    for k in names:
-        alts[k] = np.zeros_like(x)
-    for n in range(N):
-        for c in range(C):
-            for i in range(Ho):
-                for j in range(Wo):
-                    r, s = i * S, j * S
-                    win = x[n, c, r:r + HH, s:s + WW]
-                    g = dout[n, c, i, j]
-                    if mode == "max":
-                        mask = win == win.max()
-                        alts["all_ties"][n, c, r:r + HH, s:s + WW] += g * mask
-                        alts["split"][n, c, r:r + HH, s:s + WW] += g * mask / mask.sum()
-                        alts["first_elem"][n, c, r, s] += g
-                        flat = np.flatnonzero(mask.ravel())
-                        a, bb = divmod(int(flat[-1]), WW)
-                        alts["last_max"][n, c, r + a, s + bb] += g
-                        a, bb = divmod(int(flat[0]), WW)
-                        alts["assign"][n, c, r + a, s + bb] = g
-                    else:
-                        alts["assign"][n, c, r:r + HH, s:s + WW] = g / (HH * WW)
-                        alts["no_divide"][n, c, r:r + HH, s:s + WW] += g
-    return alts
+    cache = (np.asarray(x, np.float64), pp)
+    dout = np.asarray(case.recipe["dout"], np.float64)
+    if mode == "max":
+        switches = {"all_ties": {"rule": "all"}, "split": {"rule": "split"},
+                    "first_elem": {"rule": "elem0"}, "last_max": {"rule": "last"},
+                    "assign": {"assign": True}}
+        return {k: kernels._mk_max_pool_backward(dout, cache, **sw) for k, sw in switches.items()}
+    switches = {"assign": {"assign": True}, "no_divide": {"count": "none"}}
+    return {k: kernels._mk_avg_pool_backward(dout, cache, **sw) for k, sw in switches.items()}
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The mutant catalogue: realistic wrong implementations and the hint each must receive.
 
 A mutant replaces one or two functions of one ``cs231n_lib`` module. Its source is the
-reference module, followed by ``kernels.py`` (loop implementations with switchable mistakes)
+reference module, followed by its kernel file (``kernels.py``, ``kernels_layers.py`` or
+``kernels_blocks.py``: implementations with switchable mistakes)
 and a short binding that redefines the graded name(s). Backward mutants also replace their
 forward (with a correct one), so the cache they read is their own.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from grader.checks.mistakes import MISTAKES as _MISTAKES
-from grader.mutants.mistakes import BODIES, FAMILY_KERNELS, binding
+from grader.mutants.mistakes import BODIES, CONVNET_FAMILY, FAMILY_KERNELS, binding
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,24 @@ class Mutant:
     binding: str  # Python source appended after kernels.py
     hint: str  # a phrase the diagnosis must contain (case-insensitive)
     description: str = ""
-    kernels: str = "kernels.py"  # the file of grader/mutants appended before the binding
+    #: the file of grader/mutants appended before the binding ('' = the module's, see
+    #: :data:`KERNEL_FILES`)
+    kernels: str = ""
     #: A learner's body written into the stub: it replaces the solution region of the first
     #: checked function and works with what the stub computed before it (e.g. Ho, Wo).
     body: str = ""
+
+
+#: Which kernel file of grader/mutants serves a library module's mutants (else kernels.py).
+KERNEL_FILES = {
+    **dict.fromkeys(("sizes", "perceptron", "fc_conv", "layers"), "kernels_layers.py"),
+    **dict.fromkeys(("batchnorm", "residual", "global_pool"), "kernels_blocks.py"),
+}
+
+
+def kernel_file(mutant: Mutant) -> str:
+    """The file of grader/mutants whose ``_mk_*`` kernels the mutant's binding calls."""
+    return mutant.kernels or KERNEL_FILES.get(mutant.module, "kernels.py")
 
 
 def _fn(name: str, params: str, call: str) -> str:
@@ -89,41 +104,24 @@ def _lc(name, desc, hint, fwd_kw=None, bwd_kw=None):
     return Mutant(name, "locally_connected", checks, binding, hint, desc)
 
 
-def _convnet(name, desc, hint, **kw):
-    args = ", ".join(f"{k}={v!r}" for k, v in kw.items())
-    binding = (f"\n\ndef _mk_bound_loss(self, X, y=None):\n"
-               f"    return _mk_convnet_loss(self, X, y, {args})\n\n\n"
-               f"ThreeLayerConvNet.loss = _mk_bound_loss\n")
-    return Mutant(name, "convnet", ("ThreeLayerConvNet",), binding, hint, desc)
+def _checked(family: str) -> tuple[str, ...]:
+    """The graded function a mistake of ``family`` makes fail."""
+    if family == CONVNET_FAMILY:
+        return ("ThreeLayerConvNet",)
+    _, forward, backward, *_ = FAMILY_KERNELS[family]
+    return (backward or forward,)
 
 
 MUTANTS: tuple[Mutant, ...] = (
     # --- output size -------------------------------------------------------------------
-    _simple("output_size_floors", "sizes", "conv_output_size", _OS,
-            f"_mk_conv_output_size({_OS_ARGS}, mode='floor')", "never floor",
-            "floors (W + 2P - F)/S + 1 instead of raising"),
-    _simple("output_size_pad_once", "sizes", "conv_output_size", _OS,
-            f"_mk_conv_output_size({_OS_ARGS}, mode='one_pad')", "padding counted once",
-            "adds P instead of 2P"),
-    _simple("output_size_no_dilation", "sizes", "conv_output_size", _OS,
-            f"_mk_conv_output_size({_OS_ARGS}, mode='no_dilation')", "dilation ignored",
-            "uses F instead of (F-1)*d + 1"),
-    _simple("output_size_dilation_gap", "sizes", "conv_output_size", _OS,
-            f"_mk_conv_output_size({_OS_ARGS}, mode='dilation_gap')", "dilation convention",
-            "treats dilation=d as d gaps between taps"),
-    # --- perceptron --------------------------------------------------------------------
-    _simple("predict_plus_minus_one", "perceptron", "perceptron_predict", "w, b, X",
-            "_mk_predict(w, b, X, mode='pm1')", "-1/+1", "returns -1/+1 instead of 0/1"),
-    _simple("predict_no_bias", "perceptron", "perceptron_predict", "w, b, X",
-            "_mk_predict(w, b, X, mode='no_bias')", "bias missing", "ignores b"),
-    _simple("update_wrong_sign", "perceptron", "perceptron_update", "w, b, x, d, lr",
-            "_mk_update(w, b, x, d, lr, mode='sign')", "wrong sign", "w -= lr (d - y) x"),
-    _simple("update_on_correct", "perceptron", "perceptron_update", "w, b, x, d, lr",
-            "_mk_update(w, b, x, d, lr, mode='always')", "correctly classified",
-            "updates even when the prediction is right"),
-    _simple("update_no_bias", "perceptron", "perceptron_update", "w, b, x, d, lr",
-            "_mk_update(w, b, x, d, lr, mode='no_bias')", "bias not updated",
-            "forgets to update b"),
+    *(_simple(f"output_size_{name}", "sizes", "conv_output_size", _OS,
+              f"_mk_conv_output_size({_OS_ARGS}, mode={mode!r})", hint, desc)
+      for name, mode, hint, desc in (
+          ("floors", "floor", "never floor", "floors (W + 2P - F)/S + 1 instead of raising"),
+          ("pad_once", "one_pad", "padding counted once", "adds P instead of 2P"),
+          ("no_dilation", "no_dilation", "dilation ignored", "uses F instead of (F-1)*d + 1"),
+          ("dilation_gap", "dilation_gap", "dilation convention",
+           "treats dilation=d as d gaps between taps"))),
     # --- conv forward ------------------------------------------------------------------
     Mutant("conv_no_padding", "conv_naive", ("conv_forward_naive",), "", "did you pad?",
            "written from the stub (its Ho, Wo kept), slides over x without padding it",
@@ -219,50 +217,9 @@ MUTANTS: tuple[Mutant, ...] = (
     _pool("avgpool_grad_divides_by_stride", "backward divides by S*S",
           "instead of pool_height", ("avg_pool_backward_naive",), "avg", None,
           "_mk_avg_pool_backward", {"count": "stride"}),
-    # --- FC -> conv --------------------------------------------------------------------
-    _simple("fc_to_conv_not_transposed", "fc_conv", "fc_to_conv", "w, b, input_shape",
-            "_mk_fc_to_conv(w, b, input_shape, mode='no_transpose')", "not transposed",
-            "w.reshape(K, C, H, W) without .T"),
-    _simple("fc_to_conv_hwc_order", "fc_conv", "fc_to_conv", "w, b, input_shape",
-            "_mk_fc_to_conv(w, b, input_shape, mode='hwc')", "wrong reshape order",
-            "reshapes to (K, H, W, C)"),
-    # --- layers (notebook 08) ----------------------------------------------------------
-    Mutant("affine_dx_not_reshaped", "layers", ("affine_backward",),
-           _fn("affine_forward", "x, w, b", "_mk_affine_forward(x, w, b)")
-           + _fn("affine_backward", "dout, cache",
-                 "_mk_affine_backward(dout, cache, mode='dx_flat')"),
-           "x's shape", "returns dx as (N, D)"),
-    Mutant("affine_db_first_image", "layers", ("affine_backward",),
-           _fn("affine_forward", "x, w, b", "_mk_affine_forward(x, w, b)")
-           + _fn("affine_backward", "dout, cache",
-                 "_mk_affine_backward(dout, cache, mode='db_first')"),
-           "db not summed over N", "db = dout[0]"),
-    Mutant("relu_grad_at_zero", "layers", ("relu_backward",),
-           _fn("relu_forward", "x", "_mk_relu_forward(x)")
-           + _fn("relu_backward", "dout, cache", "_mk_relu_backward(dout, cache, mode='ge')"),
-           "x == 0", "passes the gradient where x >= 0"),
-    Mutant("relu_mask_from_dout", "layers", ("relu_backward",),
-           _fn("relu_forward", "x", "_mk_relu_forward(x)")
-           + _fn("relu_backward", "dout, cache",
-                 "_mk_relu_backward(dout, cache, mode='dout_mask')"),
-           "forward input", "masks with dout > 0 instead of x > 0"),
-    _simple("softmax_not_averaged", "layers", "softmax_loss", "x, y",
-            "_mk_softmax_loss(x, y, mode='no_mean')", "average over the N",
-            "sums the loss over the batch"),
-    _simple("softmax_no_shift", "layers", "softmax_loss", "x, y",
-            "_mk_softmax_loss(x, y, mode='no_shift')", "subtract each row's maximum",
-            "exp of raw scores overflows"),
-    # --- ThreeLayerConvNet -------------------------------------------------------------
-    _convnet("convnet_relu_on_scores", "a ReLU after the last affine layer", "layer order",
-             relu_scores=True),
-    _convnet("convnet_no_reg_gradient", "reg in the loss but not in the gradients",
-             "regularisation gradient missing", reg_mode="no_grad"),
-    _convnet("convnet_reg_without_half", "reg * sum(W**2) without 0.5", "without the 0.5",
-             reg_mode="no_half"),
-    # --- notebook 09 (batch norm, residual block, global pooling): one catalogue ----------
-    # made from grader.checks.mistakes.MISTAKES, the switches the diagnosis is computed from
-    *(Mutant(m.name, binding(m)[0],
-             (FAMILY_KERNELS[m.family][2] or FAMILY_KERNELS[m.family][1],), binding(m)[1],
-             m.hint, m.description, kernels="kernels_blocks.py")
-      for m in _MISTAKES if m.family in FAMILY_KERNELS),
+    # --- the mistakes of grader.checks.mistakes that kernels commit by switches (the
+    # perceptron, FC -> conv, notebook 08's layers and ThreeLayerConvNet, notebook 09): each
+    # mutant is its Mistake, so its hint is the one the diagnosis gives by construction
+    *(Mutant(m.name, binding(m)[0], _checked(m.family), binding(m)[1], m.hint, m.description)
+      for m in _MISTAKES if m.family in FAMILY_KERNELS or m.family == CONVNET_FAMILY),
 )

@@ -243,8 +243,10 @@ def _mk_max_pool_backward(dout, cache, rule="first", assign=False):
                     r, s = i * S, j * S
                     win = x[n, c, r:r + HH, s:s + WW]
                     g = dout[n, c, i, j]
-                    if rule == "all":
-                        dx[n, c, r:r + HH, s:s + WW] += g * (win == win.max())
+                    if rule in ("all", "split"):  # every tied maximum; or shares of g
+                        ties = win == win.max()
+                        share = ties.sum() if rule == "split" else 1
+                        dx[n, c, r:r + HH, s:s + WW] += g * ties / share
                         continue
                     if rule == "elem0":
                         a, bb = 0, 0
@@ -278,48 +280,6 @@ def _mk_avg_pool_backward(dout, cache, count="ok", assign=False):
     return dx
 
 
-def _mk_conv_output_size(W, F, S=1, P=0, dilation=1, mode="ok"):
-    span = (F - 1) * dilation + 1
-    if mode == "no_dilation":
-        span = F
-    elif mode == "dilation_gap":
-        span = (F - 1) * (dilation + 1) + 1
-    pad = P if mode == "one_pad" else 2 * P
-    steps = W + pad - span
-    if mode != "floor" and steps % S:
-        raise ValueError(f"({W} + 2*{P} - {span})/{S} + 1 is not a whole number")
-    return steps // S + 1
-
-
-def _mk_predict(w, b, X, mode="ok"):
-    s = X @ w + (0 if mode == "no_bias" else b)
-    if mode == "pm1":
-        return _mk_np.where(s > 0, 1, -1)
-    return (s > 0).astype(_mk_np.int64)
-
-
-def _mk_update(w, b, x, d, lr, mode="ok"):
-    y = 1 if float(x @ w) + b > 0 else 0
-    err = d - y
-    if mode == "always":
-        err = 1 if d == 1 else -1
-    if mode == "sign":
-        err = -err
-    w_new = w + lr * err * x
-    b_new = b if mode == "no_bias" else b + lr * err
-    return w_new.astype(_mk_np.float64), float(b_new)
-
-
-def _mk_fc_to_conv(w, b, input_shape, mode="ok"):
-    C, H, W = input_shape
-    K = w.shape[1]
-    if mode == "no_transpose":
-        return w.reshape(K, C, H, W).copy(), b.copy()
-    if mode == "hwc":
-        return w.T.reshape(K, H, W, C).transpose(0, 3, 1, 2).copy(), b.copy()
-    return w.T.reshape(K, C, H, W).copy(), b.copy()
-
-
 def _mk_convnet_loss(model, X, y=None, relu_scores=False, reg_mode="ok"):
     """ThreeLayerConvNet.loss, vectorised, with optional mistakes."""
     p = model.params
@@ -348,7 +308,7 @@ def _mk_convnet_loss(model, X, y=None, relu_scores=False, reg_mode="ok"):
     dscores /= N
     if relu_scores:
         dscores = dscores * (scores > 0)
-    reg = model.reg
+    reg = 0.0 if reg_mode == "none" else model.reg
     half = 1.0 if reg_mode == "no_half" else 0.5
     loss += half * reg * sum(float(_mk_np.sum(Wk * Wk)) for Wk in (W1, W2, W3))
     grads = {"W3": r2.T @ dscores, "b3": dscores.sum(axis=0)}
@@ -370,43 +330,3 @@ def _mk_convnet_loss(model, X, y=None, relu_scores=False, reg_mode="ok"):
         for k, Wk in (("W1", W1), ("W2", W2), ("W3", W3)):
             grads[k] = grads[k] + reg * Wk
     return loss, grads
-
-
-def _mk_affine_forward(x, w, b):
-    out = x.reshape(x.shape[0], -1) @ w + b
-    return out, (x, w, b)
-
-
-def _mk_affine_backward(dout, cache, mode="ok"):
-    x, w, b = cache
-    x2 = x.reshape(x.shape[0], -1)
-    dx = dout @ w.T
-    if mode != "dx_flat":
-        dx = dx.reshape(x.shape)
-    db = dout[0].copy() if mode == "db_first" else dout.sum(axis=0)
-    return dx, x2.T @ dout, db
-
-
-def _mk_relu_forward(x):
-    return _mk_np.maximum(x, 0), x
-
-
-def _mk_relu_backward(dout, cache, mode="ok"):
-    x = cache
-    if mode == "ge":
-        return dout * (x >= 0)
-    if mode == "dout_mask":
-        return dout * (dout > 0)
-    return dout * (x > 0)
-
-
-def _mk_softmax_loss(x, y, mode="ok"):
-    N = x.shape[0]
-    z = x if mode == "no_shift" else x - x.max(axis=1, keepdims=True)
-    logp = z - _mk_np.log(_mk_np.exp(z).sum(axis=1, keepdims=True))  # no log(0) on big scores
-    loss = -logp[_mk_np.arange(N), y].sum()
-    dx = _mk_np.exp(logp)
-    dx[_mk_np.arange(N), y] -= 1
-    if mode != "no_mean":
-        loss, dx = loss / N, dx / N
-    return float(loss), dx

@@ -125,7 +125,41 @@ FAMILY_KERNELS: dict[str, tuple[str, str, str | None, str, str, str]] = {
                     "_mkb_gap_backward"),
     "gap_backward": ("global_pool", "global_avg_pool_forward", "global_avg_pool_backward", "x",
                      "_mkb_gap_forward", "_mkb_gap_backward"),
+    "perceptron_predict": ("perceptron", "perceptron_predict", None, "w, b, X", "_mk_predict",
+                           ""),
+    "perceptron_update": ("perceptron", "perceptron_update", None, "w, b, x, d, lr",
+                          "_mk_update", ""),
+    "fc_to_conv": ("fc_conv", "fc_to_conv", None, "w, b, input_shape", "_mk_fc_to_conv", ""),
+    "affine_backward": ("layers", "affine_forward", "affine_backward", "x, w, b",
+                        "_mk_affine_forward", "_mk_affine_backward"),
+    "relu_backward": ("layers", "relu_forward", "relu_backward", "x", "_mk_relu_forward",
+                      "_mk_relu_backward"),
+    "softmax_loss": ("layers", "softmax_loss", None, "x, y", "_mk_softmax_loss", ""),
 }
+#: The import name of the kernels a family's mistakes run on (else :data:`MODULE`).
+KERNEL_MODULES = dict.fromkeys(("perceptron_predict", "perceptron_update", "fc_to_conv",
+                                "affine_backward", "relu_backward", "softmax_loss"),
+                               "grader.mutants.kernels_layers")
+#: ThreeLayerConvNet.loss with a mistake: the method recipe runs on a subclass of the
+#: reference class whose loss is the kernel of grader/mutants/kernels.py with the switches.
+CONVNET_FAMILY = "convnet"
+
+
+def _convnet_module(mistake: Mistake) -> str:
+    """Import name of a module whose ``ThreeLayerConvNet.loss`` makes ``mistake`` (cached)."""
+    modname = f"grader.mutants._mistake_{mistake.name}"
+    if modname not in sys.modules:
+        from cs231n_lib.convnet import ThreeLayerConvNet
+        from grader.mutants import kernels
+
+        def loss(self: Any, X: np.ndarray, y: np.ndarray | None = None) -> Any:
+            return kernels._mk_convnet_loss(self, X, y, **mistake.switches)
+
+        mod = types.ModuleType(modname)
+        mod.ThreeLayerConvNet = type("ThreeLayerConvNet", (ThreeLayerConvNet,),  # type: ignore[attr-defined]
+                                     {"loss": loss})
+        sys.modules[modname] = mod
+    return modname
 
 
 def outputs(case: Case, mistake: Mistake) -> dict[str, np.ndarray]:
@@ -138,12 +172,19 @@ def outputs(case: Case, mistake: Mistake) -> dict[str, np.ndarray]:
         function = BODIES[mistake.name][1]
         return run_recipe({**case.recipe, "module": _body_module(mistake.name),
                            "function": function})
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow may be the mistake
+        return _outputs(case, mistake)
+
+
+def _outputs(case: Case, mistake: Mistake) -> dict[str, np.ndarray]:
+    if mistake.family == CONVNET_FAMILY:
+        return run_recipe({**case.recipe, "module": _convnet_module(mistake)})
     if mistake.family not in FAMILY_KERNELS and mistake.family in alternatives.FAMILIES:
         return alternatives.outputs(case, mistake.family, mistake.name)
     if mistake.family not in FAMILY_KERNELS:
         raise ValueError(f"no kernels for the family of {mistake.name!r}: {mistake.family}")
     _, _, _, _, fwd, bwd = FAMILY_KERNELS[mistake.family]
-    recipe: dict[str, Any] = {**case.recipe, "module": MODULE,
+    recipe: dict[str, Any] = {**case.recipe, "module": KERNEL_MODULES.get(mistake.family, MODULE),
                               "kwargs": {**case.recipe.get("kwargs", {}), **mistake.switches}}
     if recipe["kind"] == "call":
         recipe["function"] = fwd
@@ -154,6 +195,11 @@ def outputs(case: Case, mistake: Mistake) -> dict[str, np.ndarray]:
 
 def binding(mistake: Mistake) -> tuple[str, str]:
     """(library module, source rebinding its graded function(s) to the mistaken kernels)."""
+    if mistake.family == CONVNET_FAMILY:
+        switches = ", ".join(f"{k}={v!r}" for k, v in mistake.switches.items())
+        return "convnet", (f"\n\ndef _mk_bound_loss(self, X, y=None):\n"
+                           f"    return _mk_convnet_loss(self, X, y, {switches})\n\n\n"
+                           f"ThreeLayerConvNet.loss = _mk_bound_loss\n")
     module, forward, backward, signature, fwd, bwd = FAMILY_KERNELS[mistake.family]
     params = ", ".join(p.split("=")[0] for p in signature.split(", "))
     switches = ", ".join(f"{k}={v!r}" for k, v in mistake.switches.items())
