@@ -43,6 +43,17 @@ def find_proxy() -> str | None:
     return shutil.which("configurable-http-proxy")
 
 
+def unreachable_for_others(path: str) -> str | None:
+    """The first directory on ``path``'s real path (or the file) another user cannot
+    traverse/run, or None. The accounts run this venv's interpreter: pyenv under ``/root``
+    (mode 0700) stops them, Debian's ``/usr/bin/python3.11`` does not."""
+    real = Path(os.path.realpath(path))
+    for part in [*reversed(real.parents), real]:
+        if not os.stat(part).st_mode & 0o001:
+            return str(part)
+    return None
+
+
 # ----------------------------------------------------------------------------- system users
 
 
