@@ -303,9 +303,11 @@ def start_hub(run_dir: Path, proxy: str, users: list[str], attempts: int = 2) ->
         hub = Hub(process, port, token, password, run_dir, log_path, run_dir / "proxy.pid")
         deadline = time.monotonic() + HUB_START_TIMEOUT_S
         while time.monotonic() < deadline and process.poll() is None:
-            status, _ = hub.request("GET", "/hub/api/", token, timeout=5)
-            if status == 200:
-                return hub
+            try:
+                if hub.request("GET", "/hub/api/", token, timeout=5)[0] == 200:
+                    return hub
+            except OSError:  # not listening yet
+                pass
             time.sleep(0.3)
         last = f"the hub did not answer on port {port}:\n{hub.log_tail()}"
         stop_hub(hub)

@@ -33,6 +33,7 @@ import tempfile
 import time
 import urllib.parse
 from pathlib import Path
+from urllib.parse import quote  # nbgrader's feedback folders are named "2026-… UTC"
 
 import pytest
 from conftest import ROOT, require
@@ -101,6 +102,7 @@ class Student:
 
     def __init__(self, hub, name: str, token: str):
         self.hub, self.name, self.token = hub, name, token
+        self.made: set[str] = set()  # directories already created over the Contents API
 
     def call(self, method: str, path: str, **kw) -> object:
         status, out = self.hub.request(method, f"/user/{self.name}{path}", self.token, **kw)
@@ -124,17 +126,19 @@ class Student:
         """Upload one file with the Contents API (parents first), as the file browser does."""
         parts = rel.split("/")
         for i in range(1, len(parts)):
-            self.call("PUT", "/api/contents/" + "/".join(parts[:i]),
-                      body={"type": "directory"})
-        self.call("PUT", "/api/contents/" + rel,
+            parent = "/".join(parts[:i])
+            if parent not in self.made:
+                self.call("PUT", "/api/contents/" + quote(parent), body={"type": "directory"})
+                self.made.add(parent)
+        self.call("PUT", "/api/contents/" + quote(rel),
                   body={"type": "file", "format": "base64",
                         "content": base64.b64encode(data).decode()})
 
     def get_dir(self, rel: str) -> list[dict]:
-        return self.call("GET", "/api/contents/" + rel)["content"]
+        return self.call("GET", "/api/contents/" + quote(rel))["content"]
 
     def get_text(self, rel: str) -> str:
-        return self.call("GET", "/api/contents/" + rel + "?format=text&type=file")["content"]
+        return self.call("GET", f"/api/contents/{quote(rel)}?format=text&type=file")["content"]
 
 
 def _hand_in(student: Student, paths: CoursePaths, who: SampleStudent, work: Path) -> int:
@@ -327,14 +331,17 @@ def test_browser_shows_the_feedback_and_formgrader_scores(classroom, chromium, t
     hub, paths = classroom["hub"], classroom["paths"]
     bob = "cs231n-bob"
     stamp = classroom["students"][bob].get_dir(f"{ASSIGNMENT}/feedback")[0]["name"]
-    feedback_path = f"/user/{bob}/files/{ASSIGNMENT}/feedback/{stamp}/00_history.html"
+    feedback_path = f"/user/{bob}/files/{ASSIGNMENT}/feedback/{quote(stamp)}/00_history.html"
     with Timer("server start", INSTRUCTOR):
         hub.start_server(INSTRUCTOR)
     manage_path = f"/user/{INSTRUCTOR}/formgrader/manage_submissions/{ASSIGNMENT}"
     with Gradebook(f"sqlite:///{paths.gradebook}") as gb:
         scores = {s: gb.find_submission(ASSIGNMENT, s).score for s in classroom["students"]}
         max_score = gb.find_assignment(ASSIGNMENT).max_score
-    ARTIFACTS.mkdir(exist_ok=True)
+    from browser_helpers import screenshot
+
+    expect.set_options(timeout=60_000)  # formgrader fills its table from its API, on 2 cores
+    shots = []
     with sync_playwright() as pw:
         # (a) the student's feedback page: the library report with its total and what to fix
         context, page = _login(pw, chromium, tmp_path / "profile-bob", hub, bob,
@@ -348,7 +355,7 @@ def test_browser_shows_the_feedback_and_formgrader_scores(classroom, chromium, t
             expect(report).to_contain_text("max_pool_backward_naive", use_inner_text=True)
             expect(report.locator(".hint").first).to_be_visible()
         finally:
-            page.screenshot(path=str(ARTIFACTS / "hub-feedback-page.png"), full_page=True)
+            shots.append(screenshot(page, ARTIFACTS, "hub-feedback-page"))
             context.close()
         # (b) formgrader's Manage Submissions: both students graded, each with their score
         context, page = _login(pw, chromium, tmp_path / "profile-teach", hub, INSTRUCTOR,
@@ -363,8 +370,9 @@ def test_browser_shows_the_feedback_and_formgrader_scores(classroom, chromium, t
                 expect(row.locator("td.status")).not_to_contain_text("needs autograding")
                 expect(row.locator("td.timestamp")).not_to_have_text("None")
         finally:
-            page.screenshot(path=str(ARTIFACTS / "hub-formgrader-manage-submissions.png"),
-                            full_page=True)
+            shots.append(screenshot(page, ARTIFACTS, "hub-formgrader-manage-submissions"))
             context.close()
     assert scores["cs231n-alice"] > scores[bob] > 0
+    assert all(shots), shots
+    print("\nscreenshots:", *shots)
     print("\njupyterhub e2e step times (s):", json.dumps(TIMES))
