@@ -8,12 +8,14 @@ run is found by their uid, so stopping them never touches another process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -43,15 +45,30 @@ def find_proxy() -> str | None:
     return shutil.which("configurable-http-proxy")
 
 
-def unreachable_for_others(path: str) -> str | None:
-    """The first directory on ``path``'s real path (or the file) another user cannot
-    traverse/run, or None. The accounts run this venv's interpreter: pyenv under ``/root``
-    (mode 0700) stops them, Debian's ``/usr/bin/python3.11`` does not."""
-    real = Path(os.path.realpath(path))
-    for part in [*reversed(real.parents), real]:
-        if not os.stat(part).st_mode & 0o001:
-            return str(part)
-    return None
+def blocking_directories(*paths: str) -> list[Path]:
+    """Every directory on the real paths of ``paths`` that other users cannot traverse."""
+    out: list[Path] = []
+    for path in paths:
+        real = Path(os.path.realpath(path))
+        for part in [*reversed(real.parents), real]:
+            if part.is_dir() and not os.stat(part).st_mode & 0o001 and part not in out:
+                out.append(part)
+    return out
+
+
+@contextlib.contextmanager
+def traversable(directories: list[Path]):
+    """Let other users traverse ``directories`` (o+x only: no listing, no reading of what is
+    not already readable) for the duration; their exact modes come back afterwards. On this
+    kind of machine pyenv's interpreter lives under ``/root`` (mode 0700)."""
+    modes = {d: stat.S_IMODE(os.stat(d).st_mode) for d in directories}
+    try:
+        for directory, mode in modes.items():
+            os.chmod(directory, mode | 0o001)
+        yield
+    finally:
+        for directory, mode in modes.items():
+            os.chmod(directory, mode)
 
 
 # ----------------------------------------------------------------------------- system users

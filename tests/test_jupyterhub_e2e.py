@@ -24,6 +24,7 @@ times per student are printed (``-s``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
 import json
 import os
@@ -36,17 +37,18 @@ from pathlib import Path
 from urllib.parse import quote  # nbgrader's feedback folders are named "2026-… UTC"
 
 import pytest
-from conftest import ROOT, require
+from conftest import IN_CI, ROOT, require
 from grading_helpers import assert_fetched_feedback, assert_no_secret_text
 from hub_helpers import (
     HubError,
     SystemUser,
+    blocking_directories,
     create_user,
     delete_user,
     find_proxy,
     start_hub,
     stop_hub,
-    unreachable_for_others,
+    traversable,
 )
 
 from grader.course.demo import SampleStudent, make_sample_submission
@@ -174,12 +176,17 @@ def classroom(bwrap):
     require(shutil.which("useradd") is not None, "useradd (Debian's passwd package)")
     require(importlib.util.find_spec("jupyterhub") is not None,
             "jupyterhub (pip install -e .[dev])")
-    blocked = unreachable_for_others(sys.executable) or unreachable_for_others(sys.prefix)
-    require(blocked is None, f"an interpreter other users can run ({blocked} is closed to "
-                             "them; e.g. a venv made from Debian's /usr/bin/python3.11)")
+    blocked = blocking_directories(sys.executable, sys.prefix, str(ROOT))
+    # Under CI (a throw-away machine) the test opens them for traversal while it runs; on a
+    # laptop it does not touch the machine's permissions, and skips.
+    closed = blocked[0] if blocked else ""
+    require(not blocked or IN_CI, f"an interpreter other users can run ({closed} is closed to "
+                                  "them; e.g. a venv made from Debian's /usr/bin/python3.11)")
     proxy = find_proxy()
     require(proxy is not None, "configurable-http-proxy (npm install --prefix .cache/npm "
                                "configurable-http-proxy; .ci/run does it)")
+    opened = contextlib.ExitStack()
+    opened.enter_context(traversable(blocked))
     # Not pytest's tmp dir: it is mode 0700, and the accounts must reach their homes.
     run = Path(tempfile.mkdtemp(prefix="cs231n-hub-"))
     run.chmod(0o755)
@@ -249,6 +256,7 @@ def classroom(bwrap):
         for name in names:
             delete_user(name)
         shutil.rmtree(run, ignore_errors=True)
+        opened.close()
 
 
 def _expected_library(student: str) -> float:
