@@ -40,3 +40,33 @@ def breaking_bwrap(folder: Path, real: str) -> Path:
                        f'exec {real} "$@"\n')
     wrapper.chmod(0o755)
     return wrapper
+
+
+def assert_fetched_feedback(reference: dict[str, str], one_bug: dict[str, str],
+                            broken: str = "max_pool_backward_naive") -> None:
+    """What two students fetched (page name -> HTML): every check-cell page carries the
+    verdicts, ``00_history`` the whole library report; the one-bug student's report lists
+    ``broken`` with a hint under "To fix", the reference student's lists nothing to fix."""
+    from grader.course.library_page import REPORT_MARKER, VERDICT_MARKER
+
+    for pages in (reference, one_bug):
+        assert "00_history.html" in pages and "05_pooling.html" in pages, sorted(pages)
+        assert all(VERDICT_MARKER in pages[n] for n in ("03_parameter_sharing.html",
+                                                        "05_pooling.html"))
+        assert REPORT_MARKER in pages["00_history.html"]
+    report = one_bug["00_history.html"].split(REPORT_MARKER, 1)[1]
+    to_fix = report.split("To fix", 1)[1].split("Passed (", 1)[0]
+    assert broken in to_fix and "hint" in to_fix
+    assert "To fix" not in reference["00_history.html"].split(REPORT_MARKER, 1)[1].split(
+        "</section>", 1)[0]
+
+
+def assert_no_secret_text(pages_by_student: dict[str, dict[str, str]]) -> None:
+    """No fetched page of any student holds a hidden probe or hidden case label."""
+    hidden = secret_texts()
+    assert hidden
+    for who, pages in pages_by_student.items():
+        assert pages, who
+        for name, text in pages.items():
+            for line in hidden:
+                assert line not in text, (who, name, line)
