@@ -70,6 +70,8 @@ def _cell_kind(cell: Any) -> str:
     if meta.get(PROBE_KEY):
         return "probe"
     nb = meta.get("nbgrader", {})
+    if nb.get("grade_id") == "setup":
+        return "setup cell (imports)"
     if nb.get("grade") or nb.get("solution"):
         return "graded:" + str(nb.get("grade_id", ""))
     if not cell.get("source", "").strip():
@@ -101,9 +103,7 @@ def instrument() -> dict:
 
     def on_cell(args, kwargs, dt):
         cell = args[1]
-        index = args[2] if len(args) > 2 else kwargs.get("cell_index", -1)
-        kind = "setup cell" if index == 0 else _cell_kind(cell)
-        t["notebooks"][current["notebook"]][kind] += dt
+        t["notebooks"][current["notebook"]][_cell_kind(cell)] += dt
 
     original_convert = Autograde.convert_single_notebook
 
@@ -113,9 +113,16 @@ def instrument() -> dict:
 
     Autograde.convert_single_notebook = convert
     _wrap(Autograde, "convert_single_notebook", on_convert)
-    _wrap(nbclient.NotebookClient, "async_start_new_kernel", on_kernel)
-    _wrap(nbclient.NotebookClient, "async_start_new_kernel_client", on_client)
-    _wrap(nbclient.NotebookClient, "async_execute_cell", on_cell)
+    # nbclient's sync methods wrap the async ones at class creation: time the sync names.
+    _wrap(nbclient.NotebookClient, "start_new_kernel", on_kernel)
+    _wrap(nbclient.NotebookClient, "start_new_kernel_client", on_client)
+    _wrap(nbclient.NotebookClient, "execute_cell", on_cell)
+    from nbgrader.preprocessors import Execute
+
+    def on_execute(args, kwargs, dt):
+        t["notebooks"][current["notebook"]]["Execute total"] += dt
+
+    _wrap(Execute, "preprocess", on_execute)
 
     def on_function(args, kwargs, dt):
         t["functions"][args[0].name] = dt
@@ -168,6 +175,7 @@ def profile(student: str, paths, template: Path, tmp: Path) -> dict:
     proc = subprocess.run([sys.executable, "-I", "-c", _BOOT, str(ROOT), str(spec_path), str(out)],
                           cwd=tmp, capture_output=True, text=True, timeout=3600)
     wall = time.perf_counter() - start
+    (tmp.parent / f"profile-{student}.stderr").write_text(proc.stderr)
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])
     timings = json.loads(out.read_text())
