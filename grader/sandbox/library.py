@@ -25,7 +25,6 @@ import ast
 import functools
 import re
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -224,49 +223,6 @@ def _default_provided() -> tuple[Path, frozenset[str]]:
     return out, frozenset(learner)
 
 
-class _Prepared:
-    """One function's composed library and its worker, started in a background thread."""
-
-    def __init__(self, name: str, tmp: tempfile.TemporaryDirectory, runner) -> None:
-        self.name, self.tmp, self.runner = name, tmp, runner
-        self.thread = threading.Thread(target=self._start, daemon=True)
-        self.thread.start()
-
-    def _start(self) -> None:
-        try:
-            self.runner.start()
-        except Exception:  # noqa: BLE001 - the first run() starts it again and reports why
-            pass
-
-    @classmethod
-    def make(cls, name: str, submission_lib: Path, provided_lib: Path, learner_files: set[str],
-             require_sandbox: bool, timeout_s: float) -> _Prepared:
-        from grader.checks import registry
-        from grader.sandbox.runner import SecureRunner
-
-        spec = registry.get(name)
-        tmp = tempfile.TemporaryDirectory(prefix=f"cs231n-{name}-")
-        try:
-            Path(tmp.name).chmod(0o755)
-            compose_library(submission_lib, provided_lib, learner_files, spec.provided_twins,
-                            spec.name, Path(tmp.name))
-            runner = SecureRunner(Path(tmp.name), require_sandbox=require_sandbox,
-                                  timeout_s=timeout_s)
-        except BaseException:
-            tmp.cleanup()
-            raise
-        return cls(name, tmp, runner)
-
-    def ready(self) -> None:
-        """Wait for the start (never two starts of one runner at once)."""
-        self.thread.join()
-
-    def close(self) -> None:
-        self.thread.join()
-        self.runner.close()
-        self.tmp.cleanup()
-
-
 def grade_library(
     submission_dir: Path | str,
     *,
@@ -294,6 +250,7 @@ def grade_library(
         SandboxUnavailable: ``require_sandbox`` and bubblewrap is missing or broken.
     """
     from grader.checks import registry
+    from grader.sandbox.runner import SecureRunner
 
     _check_reference()
     if provided_lib is None or learner_files is None:
@@ -307,35 +264,19 @@ def grade_library(
     wanted = names or registry.names()
     copies = find_copies(submission_lib, Path(provided_lib), learner_files,
                          {n: registry.get(n).module for n in wanted}, _shipped_sources())
-    # Each function gets a fresh worker over a library composed for it; the next function's
-    # worker starts (in a thread: the start is a bubblewrap and a Python in another process)
-    # while this one's cases run, so the ~0.3 s start is paid on the other core.
-    graded = [n for n in wanted if n not in copies]
-    upcoming = _Prepared.make(graded[0], submission_lib, Path(provided_lib), learner_files,
-                              require_sandbox, timeout_s) if graded else None
-    try:
-        for name in wanted:
-            spec = registry.get(name)
-            if name in copies:
-                report.functions[name] = _copied(spec, copies[name])
-                continue
-            current, upcoming = upcoming, None
-            assert current is not None and current.name == name
-            try:
-                current.ready()
-                at = graded.index(name)
-                if at + 1 < len(graded):
-                    upcoming = _Prepared.make(graded[at + 1], submission_lib,
-                                              Path(provided_lib), learner_files,
-                                              require_sandbox, timeout_s)
-                report.sandbox = current.runner.status
-                report.sandboxed = current.runner.sandboxed
-                report.functions[name] = _grade_function(spec, current.runner, budget_end,
-                                                         timeout_s)
-            finally:
-                current.close()
-    finally:
-        if upcoming is not None:  # an error above: no worker outlives the grading
-            upcoming.close()
+    for name in wanted:
+        spec = registry.get(name)
+        if name in copies:
+            report.functions[name] = _copied(spec, copies[name])
+            continue
+        with tempfile.TemporaryDirectory(prefix=f"cs231n-{name}-") as tmp:
+            Path(tmp).chmod(0o755)
+            compose_library(submission_lib, Path(provided_lib), learner_files,
+                            spec.provided_twins, spec.name, Path(tmp))
+            with SecureRunner(Path(tmp), require_sandbox=require_sandbox,
+                              timeout_s=timeout_s) as runner:
+                report.sandbox = runner.status
+                report.sandboxed = runner.sandboxed
+                report.functions[name] = _grade_function(spec, runner, budget_end, timeout_s)
     report.seconds = round(time.monotonic() - start, 3)
     return report
