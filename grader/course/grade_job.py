@@ -146,6 +146,10 @@ def run_job(spec: JobSpec) -> dict:
         from grader.course.fast_autograde import config_lines
         with open(scratch.config, "a") as fh:
             fh.write(config_lines(paths.source))
+    if sandboxed:
+        from grader.sandbox import prewarm
+        with open(scratch.config, "a") as fh:
+            fh.write(prewarm.config_lines([p.stem for p in paths.source.glob("*.ipynb")]))
     os.environ[JOB_ENV] = "1"
     start = time.monotonic()
     try:
@@ -155,6 +159,10 @@ def run_job(spec: JobSpec) -> dict:
         result["log"] = str(graded.get("log", ""))[-4000:]
     except Exception as exc:  # nbgrader failing must not lose the library grade
         result["log"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        if sandboxed:
+            from grader.sandbox.prewarm import discard_spare
+            discard_spare()
     result["notebook_seconds"] = round(time.monotonic() - start, 3)
     from grader.course.exercise_probes import judge_probes
 
