@@ -185,16 +185,22 @@ def test_hostile_students_get_no_more_than_an_untouched_release(hostile_class):
             assert score <= baseline.get(cell, 0) + 1e-9, (name, cell, score)
 
 
-def test_delegating_functions_score_zero_the_rest_still_scores(hostile_class):
+def _only_these_lost(hostile_class, student: str, lost: tuple[str, ...]) -> None:
+    """``student`` scores 0 on the functions ``lost`` (which the honest student passes) and
+    exactly what the honest student scores on every other function."""
     scores = _scores(hostile_class["paths"])
-    honest, delegator = scores["honest"], scores["delegator"]
+    honest, attacker = scores["honest"], scores[student]
     for name in registry.names():
         cell = registry.get(name).grade_id
-        if name in DELEGATED + WITH_DELEGATED_FORWARD:
-            assert delegator[cell] == 0, name
+        if name in lost:
+            assert attacker[cell] == 0, name
             assert honest[cell] == registry.points(name), name
         else:
-            assert delegator[cell] == honest[cell], name
+            assert attacker[cell] == honest[cell], name
+
+
+def test_delegating_functions_score_zero_the_rest_still_scores(hostile_class):
+    _only_these_lost(hostile_class, "delegator", DELEGATED + WITH_DELEGATED_FORWARD)
     report = json.loads((hostile_class["paths"].reports / "delegator.json").read_text())
     for name in DELEGATED:
         outcomes = {c["outcome"] for c in report["functions"][name]["cases"]}
@@ -202,15 +208,7 @@ def test_delegating_functions_score_zero_the_rest_still_scores(hostile_class):
 
 
 def test_a_broken_file_and_forged_frames_cost_only_their_own_functions(hostile_class):
-    scores = _scores(hostile_class["paths"])
-    honest, saboteur = scores["honest"], scores["saboteur"]
-    for name in registry.names():
-        cell = registry.get(name).grade_id
-        if name in UNPARSED + FORGED:
-            assert saboteur[cell] == 0, name
-            assert honest[cell] == registry.points(name), name
-        else:
-            assert saboteur[cell] == honest[cell], name
+    _only_these_lost(hostile_class, "saboteur", UNPARSED + FORGED)
     report = json.loads((hostile_class["paths"].reports / "saboteur.json").read_text())
     for name in UNPARSED:
         case = report["functions"][name]["cases"][0]
