@@ -6,11 +6,20 @@ class up. The job works only in a private scratch course:
 
 1. the submission is copied in through the allow-list of the assignment's files
    (:func:`grader.sandbox.files.copy_allowed`: regular files only, no link, no FIFO);
-2. the secure checker grades its ``cs231n_lib`` (sandboxed workers, comparison here) and the
-   result is written at once, so that a notebook run that overruns costs only the notebooks;
-3. nbgrader autogrades the notebooks against a snapshot of the gradebook, every kernel in
-   its own sandbox (:mod:`grader.sandbox.kernel`), and the exercise cells' values are probed
-   and judged here (:mod:`grader.course.exercise_probes`), not in the kernel.
+2. the secure checker grades its ``cs231n_lib`` (sandboxed workers, comparison here) in a
+   thread of its own, and its result is written the moment it is known, so that a notebook
+   run that overruns costs only the notebooks;
+3. meanwhile, in the main thread, nbgrader autogrades the notebooks against a snapshot of the
+   gradebook, every kernel in its own sandbox (:mod:`grader.sandbox.kernel`), and the exercise
+   cells' values are probed and judged here (:mod:`grader.course.exercise_probes`), not in the
+   kernel.
+
+The two share nothing but the scratch course's read-only submission copy: the library checks
+compose their own libraries from it and the kernels get copies of their own. Running them side
+by side puts a 2-core machine's second core to work while a kernel starts or a worker forks.
+The result's ``stage`` reads ``library`` as long as the library checks run (so the
+coordinator's budget for them applies, and a notebook budget never cuts them short), then
+``notebooks`` while only the notebooks are left, then ``done``.
 
 The job's result is a JSON file; the coordinator alone writes the course's gradebook.
 """
@@ -21,7 +30,9 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
@@ -100,23 +111,52 @@ def _exercise_probes(scratch: CoursePaths) -> Path:
     return out
 
 
-def run_job(spec: JobSpec) -> dict:
-    """Grade one student; the result file is rewritten after each stage."""
+class _Result:
+    """The job's result dict, rewritten atomically after each change (two threads write it).
+
+    ``stage`` moves from ``library`` to ``notebooks`` only once the library checks are done
+    *and* the notebooks have started (both decided under one lock, so the coordinator never
+    applies the notebooks' budget to library checks still running, nor the reverse).
+    """
+
+    def __init__(self, path: Path, data: dict) -> None:
+        self.path, self.data = path, data
+        self._lock = threading.Lock()
+        self._library_done = False
+        self._notebooks_started = False
+
+    def update(self, **changes: object) -> None:
+        with self._lock:
+            self.data.update(changes)
+            write_json_atomic(self.path, self.data)
+
+    def library_done(self, **changes: object) -> None:
+        with self._lock:
+            self._library_done = True
+            self.data.update(changes)
+            if self._notebooks_started and self.data["stage"] == "library":
+                self.data["stage"] = "notebooks"
+            write_json_atomic(self.path, self.data)
+
+    def notebooks_started(self) -> None:
+        with self._lock:
+            self._notebooks_started = True
+            if self._library_done and self.data["stage"] == "library":
+                self.data["stage"] = "notebooks"
+                write_json_atomic(self.path, self.data)
+
+
+def _library_stage(spec: JobSpec, paths: CoursePaths, submission: Path, out: _Result) -> None:
+    """Grade the library and record it at once (a thread of the job).
+
+    A sandbox that broke is recorded and ends the job on the spot: nothing of it will be
+    merged, so the notebooks need not finish. A failure of the grader itself is recorded
+    and ends the job with status 1, as an uncaught error did when the stages ran in turn.
+    """
     from grader.course.release import student_edited_modules
     from grader.sandbox.library import grade_library
-    from grader.sandbox.profile import sandbox_available
     from grader.sandbox.runner import SandboxUnavailable
 
-    paths = CoursePaths(Path(spec.course_root))
-    result_path = Path(spec.result)
-    result: dict = {"student": spec.student, "scratch": spec.scratch, "stage": "prepare",
-                    "notebooks_ok": False, "log": "", "dropped": [], "library": None,
-                    "kernel_sandboxed": False, "error": ""}
-    scratch, result["dropped"] = prepare_scratch(paths, spec)
-    submission = scratch.submitted / spec.student / ASSIGNMENT
-
-    result["stage"] = "library"
-    write_json_atomic(result_path, result)
     learner = {PurePosixPath(p).name for p in student_edited_modules()}
     start = time.monotonic()
     try:
@@ -125,23 +165,31 @@ def run_job(spec: JobSpec) -> dict:
                                 require_sandbox=not spec.allow_unsandboxed,
                                 budget_s=spec.library_budget_s)
     except SandboxUnavailable as exc:
-        result["error"] = f"the sandbox broke during grading: {exc}"
-        write_json_atomic(result_path, result)
-        return result
-    result["library"] = json.loads(library.to_json())
-    result["library_seconds"] = round(time.monotonic() - start, 3)
+        out.update(error=f"the sandbox broke during grading: {exc}")
+        _end_job(0)
+    except BaseException as exc:  # noqa: BLE001 - never lost in a thread
+        traceback.print_exc()
+        out.update(error=f"the library checks failed: {type(exc).__name__}: {exc}")
+        _end_job(1)
+    else:
+        out.library_done(library=json.loads(library.to_json()),
+                         library_seconds=round(time.monotonic() - start, 3))
 
-    result["stage"] = "notebooks"
-    write_json_atomic(result_path, result)
-    sandboxed = sandbox_available()
-    if not sandboxed and not spec.allow_unsandboxed:
-        result["error"] = "the sandbox broke during grading: notebooks not run"
-        write_json_atomic(result_path, result)
-        return result
+
+def _end_job(status: int) -> None:
+    """Stop the whole job process now (its kernels are killed by the coordinator)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _configure_notebooks(spec: JobSpec, paths: CoursePaths, scratch: CoursePaths,
+                         sandboxed: bool) -> Path:
+    """The scratch course's autograde config: sandboxed kernels (and the next one started
+    early), exercise probes, demo-only cells. Returns where the exercise probes land."""
     if sandboxed:
         _sandboxed_kernel(scratch, spec.kernel_root)
     probes = _exercise_probes(scratch)
-    result["kernel_sandboxed"] = sandboxed
     if spec.fast:
         from grader.course.fast_autograde import config_lines
         with open(scratch.config, "a") as fh:
@@ -150,26 +198,65 @@ def run_job(spec: JobSpec) -> dict:
         from grader.sandbox import prewarm
         with open(scratch.config, "a") as fh:
             fh.write(prewarm.config_lines([p.stem for p in paths.source.glob("*.ipynb")]))
+    return probes
+
+
+def run_job(spec: JobSpec) -> dict:
+    """Grade one student; the result file is rewritten after each change."""
+    from grader.sandbox.profile import sandbox_available
+
+    paths = CoursePaths(Path(spec.course_root))
+    out = _Result(Path(spec.result), {
+        "student": spec.student, "scratch": spec.scratch, "stage": "prepare",
+        "notebooks_ok": False, "log": "", "dropped": [], "library": None,
+        "kernel_sandboxed": False, "error": ""})
+    scratch, dropped = prepare_scratch(paths, spec)
+    submission = scratch.submitted / spec.student / ASSIGNMENT
+    sandboxed = sandbox_available()
+    runs_notebooks = sandboxed or spec.allow_unsandboxed
+    # The notebooks' configuration and environment are set before the library thread
+    # starts: no thread changes os.environ while the other one starts processes.
+    probes = _configure_notebooks(spec, paths, scratch, sandboxed) if runs_notebooks else None
     os.environ[JOB_ENV] = "1"
+    out.update(stage="library", dropped=dropped, kernel_sandboxed=sandboxed)
+    library = threading.Thread(target=_library_stage, name="library-checks",
+                               args=(spec, paths, submission, out))
+    library.start()
+    try:
+        if runs_notebooks:
+            _notebook_stage(spec, scratch, out, sandboxed)
+    finally:
+        library.join()
+    if not runs_notebooks:
+        out.update(error="the sandbox broke during grading: notebooks not run")
+        return out.data
+    from grader.course.exercise_probes import judge_probes
+
+    assert probes is not None
+    out.update(exercises={gid: r.as_dict() for gid, r in judge_probes(probes).items()},
+               stage="done")
+    return out.data
+
+
+def _notebook_stage(spec: JobSpec, scratch: CoursePaths, out: _Result, sandboxed: bool) -> None:
+    """nbgrader's autograde of the scratch course, in the main thread (bubblewrap's
+    ``--die-with-parent`` follows the thread that started a kernel)."""
+    out.notebooks_started()
     start = time.monotonic()
+    changes: dict = {}
     try:
         api = nbgrader_api(scratch)
         graded = api.autograde(ASSIGNMENT, spec.student, force=True, create=True)
-        result["notebooks_ok"] = bool(graded.get("success"))
-        result["log"] = str(graded.get("log", ""))[-4000:]
+        changes["notebooks_ok"] = bool(graded.get("success"))
+        changes["log"] = str(graded.get("log", ""))[-4000:]
     except Exception as exc:  # nbgrader failing must not lose the library grade
-        result["log"] = f"{type(exc).__name__}: {exc}"
+        changes["log"] = f"{type(exc).__name__}: {exc}"
     finally:
         if sandboxed:
             from grader.sandbox.prewarm import discard_spare
             discard_spare()
-    result["notebook_seconds"] = round(time.monotonic() - start, 3)
-    from grader.course.exercise_probes import judge_probes
-
-    result["exercises"] = {gid: r.as_dict() for gid, r in judge_probes(probes).items()}
-    result["stage"] = "done"
-    write_json_atomic(result_path, result)
-    return result
+    changes["notebook_seconds"] = round(time.monotonic() - start, 3)
+    out.update(**changes)
 
 
 def main(argv: list[str]) -> int:
