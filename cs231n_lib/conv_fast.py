@@ -218,6 +218,12 @@ def conv_forward_fast(
     """
     stride, pad, dilation, Ho, Wo = check_conv_inputs(x, w, b, conv_param)
     dtype = result_dtype(x, w, b)
+    if _use_winograd(dtype, w.shape, stride, dilation, Ho, Wo):
+        out, V = _winograd_forward(
+            x.astype(dtype, copy=False), w.astype(dtype, copy=False), b.astype(dtype, copy=False),
+            pad, Ho, Wo,
+        )
+        return out, (x, w, b, conv_param, V)
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
     R, P = C * HH * WW, Ho * Wo
@@ -253,6 +259,10 @@ def conv_backward_fast(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.n
     dtype = cols.dtype
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
+    if _use_winograd(dtype, w.shape, stride, dilation, Ho, Wo):
+        dout = np.asarray(dout, dtype=dtype)
+        dx, dw = _winograd_backward(dout, w.astype(dtype, copy=False), cols, x.shape, pad)
+        return dx, dw, dout.sum(axis=(0, 2, 3))
     d2 = np.ascontiguousarray(dout, dtype=dtype).reshape(N, F, Ho * Wo)
     db = d2.sum(axis=(0, 2))
     dw = _dw(d2, cols).reshape(w.shape)
@@ -371,3 +381,269 @@ def _rows_per_block(H: int, macs_per_row: int) -> int:
     while H % rows:
         rows -= 1
     return rows
+
+
+# ------------------------------------------------------------------------------ Winograd
+#
+# Why: on a 3x3, stride-1 layer the im2col product multiplies every input pixel by each of
+# the 9 filter taps. Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2015) computes
+# each 2x2 block of outputs from a 4x4 block ("tile") of input with 16 multiplies per
+# (filter, channel) pair instead of 36: 2.25x fewer. The price is a few additions before and
+# after (the transforms below) and a slightly larger float32 rounding error. In matrix form,
+# for one tile ``d`` (4x4) and one filter ``g`` (3x3):
+#
+#     y = A^T [ (G g G^T) * (B^T d B) ] A          (``*`` elementwise; y is 2x2)
+#
+# Summed over the input channels, the elementwise product becomes, for each of the 16
+# positions ``k`` of the 4x4 transformed tile, one matrix product
+# ``M[k] (F, tiles) = U[k] (F, C) @ V[k] (C, tiles)``, where ``U = G g G^T`` are the
+# transformed filters and ``V = B^T d B`` the transformed input tiles.
+
+#: ``B^T``, ``G``, ``A^T`` of F(2x2, 3x3); the transforms below apply them as slice adds.
+_WINO_BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=np.float64)
+_WINO_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], dtype=np.float64)
+_WINO_AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
+
+#: Smallest channel counts (C and F) and output side for which Winograd beats im2col here:
+#: the 16 products have only C (or F) as their inner size, which BLAS runs slowly when small.
+_WINO_MIN_CHANNELS = 16
+_WINO_MIN_OUTPUT = 8
+
+
+def _use_winograd(
+    dtype: np.dtype, w_shape: tuple, stride: int, dilation: int, Ho: int, Wo: int
+) -> bool:
+    """The dispatch rule: Winograd F(2x2, 3x3) for float32 3x3 stride-1 layers, big enough.
+
+    float64 stays on im2col (already faster than PyTorch there, and bit-closer to the naive
+    loops); small channel counts or small images stay on im2col (the transforms cost more
+    than the multiplies they save).
+    """
+    F, C, HH, WW = w_shape
+    return (
+        np.dtype(dtype) == np.float32
+        and (HH, WW) == (3, 3)
+        and stride == 1
+        and dilation == 1
+        and min(F, C) >= _WINO_MIN_CHANNELS
+        and min(Ho, Wo) >= _WINO_MIN_OUTPUT
+    )
+
+
+def _tile_grid(Ho: int, Wo: int) -> tuple[int, int]:
+    """``(rows, cols)`` of the tile grid (2x2 outputs per tile), plus one spare column.
+
+    The spare (never valid) column of tiles lets the column transforms run as a few
+    operations on whole flat arrays: every tile's right neighbour is then the next entry,
+    also at the end of a row, at the price of 1/cols more columns in the products.
+    """
+    return -(-Ho // 2), -(-Wo // 2) + 1
+
+
+def _winograd_filters(w: np.ndarray) -> np.ndarray:
+    """``U = G g G^T`` for every (filter, channel): ``(16, F, C)``, row ``k = 4*xi + nu``."""
+    F, C = w.shape[:2]
+    G = _WINO_G.astype(w.dtype)
+    return np.ascontiguousarray((G @ w @ G.T).transpose(2, 3, 0, 1)).reshape(16, F, C)
+
+
+def _bt_1d(d0, d1, d2, d3, out: np.ndarray) -> None:
+    """``B^T`` of F(2x2, 3x3) along one axis, for all tiles at once: ``out[0..3]``.
+
+    ``d0 .. d3`` are the tiles' four entries along that axis (arrays of out[0]'s shape):
+    ``v0 = d0 - d2, v1 = d1 + d2, v2 = d2 - d1, v3 = d1 - d3``.
+    """
+    np.subtract(d0, d2, out=out[0])
+    np.add(d1, d2, out=out[1])
+    np.subtract(d2, d1, out=out[2])
+    np.subtract(d1, d3, out=out[3])
+
+
+def _b_1d(v: np.ndarray, e_lo, o_lo, e_hi, o_hi, scratch: np.ndarray) -> None:
+    """The transpose of :func:`_bt_1d`: tile gradients ``v[0..3]`` back to the entries.
+
+    ``dd0 = v0, dd1 = v1 - v2 + v3, dd2 = v1 + v2 - v0, dd3 = -v3``. ``e_lo, o_lo`` are the
+    tiles' entries 0, 1 and ``e_hi, o_hi`` their entries 2, 3, which are entries 0, 1 of the
+    next tile along the axis (overlapping views of one array): ``dd0, dd1`` are written,
+    ``dd2, dd3`` added on top (the overlap-add). The caller zeroes what only ``*_hi`` reach.
+    """
+    v0, v1, v2, v3 = v
+    np.copyto(e_lo, v0)
+    np.add(v1, v2, out=scratch)
+    scratch -= v0
+    e_hi += scratch
+    np.subtract(v1, v2, out=o_lo)
+    o_lo += v3
+    o_hi -= v3
+
+
+def _phase_slices(pad: int, H: int, W: int):
+    """Where the input sits in the four phases of the zero-padded image.
+
+    Yields ``(a, b, rows_x, cols_x, rows_p, cols_p)``: phase ``(a, b)`` (padded row parity
+    ``a``, column parity ``b``) holds ``x[..., rows_x, cols_x]`` at ``[..., rows_p, cols_p]``.
+    """
+    for a in (0, 1):  # padded row 2i + a holds input row 2i + a - pad
+        h0 = (a - pad) % 2
+        i0, nh = (h0 + pad) // 2, len(range(h0, H, 2))
+        for b in (0, 1):
+            w0 = (b - pad) % 2
+            j0, nw = (w0 + pad) // 2, len(range(w0, W, 2))
+            yield a, b, slice(h0, None, 2), slice(w0, None, 2), slice(i0, i0 + nh), slice(
+                j0, j0 + nw
+            )
+
+
+def _winograd_input(x: np.ndarray, pad: int, rows: int, cols: int) -> np.ndarray:
+    """``V = B^T d B`` for every 4x4 input tile: ``(16, C, T)``, tiles ``T = (rows, N, cols)``.
+
+    Tile ``(i, j)`` of image ``n`` reads padded rows ``2i .. 2i+3`` and columns ``2j .. 2j+3``.
+    The zero-padded input is split into its four phases (padded row parity ``a``, column
+    parity ``b``), each laid out ``(C, rows + 1, N, cols)`` like the tiles: a tile's rows
+    0..3 are then phase rows ``i, i, i + 1, i + 1`` of parities ``0, 1, 0, 1`` (one block of
+    ``N * cols`` further on for ``i + 1``), its columns likewise (the next entry for
+    ``j + 1``), and ``B^T`` on each side is four additions of whole arrays (:func:`_bt_1d`).
+    Channels first, so that ``V[k]`` is one ``(C, T)`` matrix; the image index sits inside
+    the row index so that only the columns need a spare tile (it holds finite junk, never
+    used for a valid output).
+    """
+    N, C, H, W = x.shape
+    dtype = x.dtype
+    block = N * cols  # one row of tiles (or of a phase), all images
+    Q = rows * block  # tiles per channel, the spare column included
+    canvas = _buffer("wino_canvas", (2, 2, C, Q + block), dtype)
+    canvas.fill(0)
+    for a, b, rx, cx, rp, cp in _phase_slices(pad, H, W):
+        phase = canvas[a, b].reshape(C, rows + 1, N, cols)
+        phase[:, rp, :, cp] = x[:, :, rx, cx].transpose(1, 2, 0, 3)
+    # Rows: tile row i reads phase rows i and i + 1.
+    by_rows = _buffer("wino_rows", (2, 4, C * Q + 1), dtype)  # + 1: the shifted column reads
+    by_rows[:, :, -1] = 0
+    for b in (0, 1):
+        E, O = canvas[0, b], canvas[1, b]
+        out = by_rows[b, :, : C * Q].reshape(4, C, Q)
+        _bt_1d(E[:, :Q], O[:, :Q], E[:, block:], O[:, block:], out)
+    # Columns: tile q's right neighbour is entry q + 1 (flat).
+    V = _buffer("wino_V", (4, 4, C * Q), dtype)
+    for r in range(4):
+        e, o = by_rows[0, r], by_rows[1, r]
+        _bt_1d(e[:-1], o[:-1], e[1:], o[1:], V[r])
+    return V.reshape(16, C, Q)
+
+
+def _winograd_forward(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, pad: int, Ho: int, Wo: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``out`` ``(N, F, Ho, Wo)`` of a 3x3 stride-1 convolution, and ``V`` for the backward."""
+    N = x.shape[0]
+    F = w.shape[0]
+    rows, cols = _tile_grid(Ho, Wo)
+    V = _winograd_input(x, pad, rows, cols)
+    U = _winograd_filters(w)
+    M = np.matmul(U, V, out=_buffer("wino_M", (16, F, V.shape[2]), x.dtype))  # the 16 products
+    M[5] += b[:, None]  # m[1, 1] reaches each of the 2x2 outputs with weight 1: the bias
+    m = M.reshape(4, 4, -1)
+    # A^T along the columns, then along the rows: y0 = m0 + m1 + m2, y1 = m1 - m2 - m3.
+    half = _buffer("wino_half", (4, 2, m.shape[2]), x.dtype)
+    for xi in range(4):
+        _at_pair(m[xi, 0], m[xi, 1], m[xi, 2], m[xi, 3], half[xi, 0], half[xi, 1])
+    y = _buffer("wino_y", (2, 2, m.shape[2]), x.dtype)
+    for bb in range(2):
+        _at_pair(half[0, bb], half[1, bb], half[2, bb], half[3, bb], y[0, bb], y[1, bb])
+    out = np.empty((N, F, Ho, Wo), dtype=x.dtype)
+    for a in range(2):
+        for bb in range(2):
+            plane = y[a, bb].reshape(F, rows, N, cols).transpose(2, 0, 1, 3)
+            out[:, :, a::2, bb::2] = plane[:, :, : len(range(a, Ho, 2)), : len(range(bb, Wo, 2))]
+    return out, V
+
+
+def _at_pair(m0, m1, m2, m3, y0, y1) -> None:
+    """``A^T`` of F(2, 3) on four arrays: ``y0 = m0 + m1 + m2``, ``y1 = m1 - m2 - m3``."""
+    np.add(m0, m1, out=y0)
+    y0 += m2
+    np.subtract(m1, m2, out=y1)
+    y1 -= m3
+
+
+def _a_four(y0, y1, out) -> None:
+    """``A`` of F(2, 3), the transpose of :func:`_at_pair`: ``y0, y0 + y1, y0 - y1, -y1``."""
+    np.copyto(out[0], y0)
+    np.add(y0, y1, out=out[1])
+    np.subtract(y0, y1, out=out[2])
+    np.negative(y1, out=out[3])
+
+
+def _winograd_backward(
+    dout: np.ndarray, w: np.ndarray, V: np.ndarray, x_shape: tuple, pad: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``dx`` and ``dw`` of :func:`_winograd_forward`: the same transforms, transposed.
+
+    The forward is linear in ``U`` and in ``V``, so with ``dM = A dY A^T`` (each tile's
+    output gradient, 2x2 -> 4x4): ``dU[k] = dM[k] @ V[k]^T`` (one product over all tiles,
+    then ``dw = G^T dU G``) and ``dV[k] = U[k]^T @ dM[k]``, which ``B dV B^T`` and an
+    overlap-add of the 4x4 tiles turn into ``dx``. ``dM`` is exactly zero on the spare
+    tiles, so their junk in ``V`` adds nothing anywhere.
+    """
+    N, C, H, W = x_shape
+    F = w.shape[0]
+    _, _, Ho, Wo = dout.shape
+    dtype = V.dtype
+    rows, cols = _tile_grid(Ho, Wo)
+    T = V.shape[2]
+    # dY in its four phases (output row 2i + a, column 2j + bb), zero on the spare tiles.
+    dy = _buffer("wino_dy", (2, 2, F, rows, N, cols), dtype)
+    dy.fill(0)
+    for a in range(2):
+        for bb in range(2):
+            part = dout[:, :, a::2, bb::2].transpose(1, 2, 0, 3)
+            dy[a, bb, :, : part.shape[1], :, : part.shape[3]] = part
+    dy = dy.reshape(2, 2, F * T)
+    half = _buffer("wino_dhalf", (2, 4, F * T), dtype)
+    for a in range(2):
+        _a_four(dy[a, 0], dy[a, 1], half[a])
+    dM = _buffer("wino_dM", (4, 4, F * T), dtype)
+    for nu in range(4):
+        _a_four(half[0, nu], half[1, nu], dM[:, nu])
+    dM = dM.reshape(16, F, T)
+    # dw: one (F, T) @ (T, C) product per k, then dw = G^T dU G.
+    dU = np.matmul(dM, V.transpose(0, 2, 1))
+    G = _WINO_G.astype(dtype)
+    dw = G.T @ dU.reshape(4, 4, F, C).transpose(2, 3, 0, 1) @ G  # (F, C, 3, 3)
+    # dV = U^T dM, one (C, F) @ (F, T) product per k.
+    UT = np.ascontiguousarray(_winograd_filters(w).transpose(0, 2, 1))  # (16, C, F)
+    dV = np.matmul(UT, dM, out=_buffer("wino_dV", (16, C, T), dtype))
+    dx = _winograd_input_adjoint(dV.reshape(4, 4, -1), x_shape, pad, rows, cols)
+    return dx, np.ascontiguousarray(dw)
+
+
+def _winograd_input_adjoint(
+    dV: np.ndarray, x_shape: tuple, pad: int, rows: int, cols: int
+) -> np.ndarray:
+    """``dx`` from ``dV`` ``(4, 4, C*T)``: the transpose of :func:`_winograd_input`.
+
+    Its steps undone in reverse order with :func:`_b_1d` (columns, then rows), then the
+    four phases cropped back into ``(N, C, H, W)``.
+    """
+    N, C, H, W = x_shape
+    dtype = dV.dtype
+    block = N * cols
+    Q = rows * block
+    scratch = _buffer("wino_scratch", (C * Q,), dtype)
+    by_rows = _buffer("wino_drows", (2, 4, C * Q + 1), dtype)
+    by_rows[:, :, -1] = 0  # reached only by the last tile's right neighbour
+    for r in range(4):
+        e, o = by_rows[0, r], by_rows[1, r]
+        _b_1d(dV[r], e[:-1], o[:-1], e[1:], o[1:], scratch)
+    canvas = _buffer("wino_dcanvas", (2, 2, C, Q + block), dtype)
+    for b in (0, 1):
+        E, O = canvas[0, b], canvas[1, b]
+        E[:, Q:] = 0  # the last phase row: reached only from the tile row above
+        O[:, Q:] = 0
+        v = by_rows[b, :, : C * Q].reshape(4, C, Q)
+        _b_1d(v, E[:, :Q], O[:, :Q], E[:, block:], O[:, block:], scratch.reshape(C, Q))
+    dx = np.empty((N, C, H, W), dtype=dtype)
+    for a, b, rx, cx, rp, cp in _phase_slices(pad, H, W):
+        phase = canvas[a, b].reshape(C, rows + 1, N, cols)
+        dx[:, :, rx, cx] = phase[:, rp, :, cp].transpose(2, 0, 1, 3)
+    return dx
