@@ -220,8 +220,12 @@ def conv_forward_fast(
     dtype = result_dtype(x, w, b)
     if _use_winograd(dtype, w.shape, stride, dilation, Ho, Wo):
         out, V = _winograd_forward(
-            x.astype(dtype, copy=False), w.astype(dtype, copy=False), b.astype(dtype, copy=False),
-            pad, Ho, Wo,
+            x.astype(dtype, copy=False),
+            w.astype(dtype, copy=False),
+            b.astype(dtype, copy=False),
+            pad,
+            Ho,
+            Wo,
         )
         return out, (x, w, b, conv_param, V)
     N, C, H, W = x.shape
@@ -489,8 +493,13 @@ def _phase_slices(pad: int, H: int, W: int):
         for b in (0, 1):
             w0 = (b - pad) % 2
             j0, nw = (w0 + pad) // 2, len(range(w0, W, 2))
-            yield a, b, slice(h0, None, 2), slice(w0, None, 2), slice(i0, i0 + nh), slice(
-                j0, j0 + nw
+            yield (
+                a,
+                b,
+                slice(h0, None, 2),
+                slice(w0, None, 2),
+                slice(i0, i0 + nh),
+                slice(j0, j0 + nw),
             )
 
 

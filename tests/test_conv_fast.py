@@ -392,3 +392,106 @@ def test_gathered_windows_equal_the_strided_view(rng, x_shape, HH, WW, stride, p
     conv_fast._gather_windows(xp, got, stride, dilation)
     want = conv_fast._windows(xp, HH, WW, stride, dilation, Ho, Wo)
     np.testing.assert_array_equal(got, want)
+
+
+# ------------------------------------------------------------------ Winograd F(2x2, 3x3)
+
+
+@pytest.mark.parametrize(
+    "dtype, w_shape, stride, dilation, Ho, Wo, expected",
+    [
+        (np.float32, (16, 16, 3, 3), 1, 1, 8, 8, True),  # the smallest layer it takes
+        (np.float32, (64, 64, 3, 3), 1, 1, 16, 16, True),  # bench shape B
+        (np.float64, (64, 64, 3, 3), 1, 1, 16, 16, False),  # float64 stays on im2col
+        (np.float32, (64, 64, 3, 3), 2, 1, 16, 16, False),  # stride 2
+        (np.float32, (64, 64, 3, 3), 1, 2, 16, 16, False),  # dilation 2
+        (np.float32, (64, 64, 5, 5), 1, 1, 16, 16, False),  # not 3x3
+        (np.float32, (64, 64, 3, 1), 1, 1, 16, 16, False),
+        (np.float32, (32, 3, 3, 3), 1, 1, 32, 32, False),  # bench shape A: C = 3
+        (np.float32, (15, 64, 3, 3), 1, 1, 16, 16, False),  # too few filters
+        (np.float32, (64, 64, 3, 3), 1, 1, 7, 16, False),  # too small an image
+    ],
+)
+def test_winograd_rule(dtype, w_shape, stride, dilation, Ho, Wo, expected):
+    assert conv_fast._use_winograd(np.dtype(dtype), w_shape, stride, dilation, Ho, Wo) is expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    N=st.integers(1, 3),
+    C=st.integers(1, 4),
+    F=st.integers(1, 4),
+    H=st.integers(1, 9),
+    W=st.integers(1, 9),
+    pad=st.integers(0, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_winograd_matches_naive_in_float64(N, C, F, H, W, pad, seed):
+    """Every size, odd or even, square or not, N = 1, any padding: exact up to rounding."""
+    Ho, Wo = H + 2 * pad - 2, W + 2 * pad - 2
+    if Ho < 1 or Wo < 1:
+        return
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, 3, 3))
+    b = rng.standard_normal(F)
+    param = {"stride": 1, "pad": pad}
+    ref_out, ref_cache = conv_forward_naive(x, w, b, param)
+    dout = rng.standard_normal(ref_out.shape)
+    ref_dx, ref_dw, _ = conv_backward_naive(dout, ref_cache)
+    out, V = conv_fast._winograd_forward(x, w, b, pad, Ho, Wo)
+    np.testing.assert_allclose(out, ref_out, rtol=1e-10, atol=1e-10)
+    dx, dw = conv_fast._winograd_backward(dout, w, V, x.shape, pad)
+    assert dx.shape == x.shape and dx.flags.c_contiguous and dw.shape == w.shape
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, ref_dw, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "x_shape, F, pad",
+    [
+        ((2, 16, 8, 8), 16, 1),  # the smallest layer the rule sends to Winograd
+        ((1, 16, 11, 9), 24, 1),  # N = 1, odd and non-square
+        ((3, 20, 10, 13), 16, 0),  # no padding, odd output width
+        ((2, 17, 9, 9), 18, 2),  # odd channels, wide padding
+    ],
+)
+def test_winograd_in_float32_through_the_public_functions(rng, x_shape, F, pad):
+    """float32 in and out, within the float32 tolerances of the other paths (vs float64)."""
+    C = x_shape[1]
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((F, C, 3, 3)) / np.sqrt(9 * C)
+    b = rng.standard_normal(F)
+    param = {"stride": 1, "pad": pad}
+    ref_out, ref_cache = conv_forward_naive(x, w, b, param)
+    dout = rng.standard_normal(ref_out.shape)
+    ref = (ref_out, *conv_backward_naive(dout, ref_cache))
+    x32, w32, b32 = (a.astype(np.float32) for a in (x, w, b))
+    out, cache = conv_forward_fast(x32, w32, b32, param)
+    assert cache[-1].ndim == 3 and cache[-1].shape[0] == 16  # the transformed input V
+    got = (out, *conv_backward_fast(dout.astype(np.float32), cache))
+    for g, want, what in zip(got, ref, ("out", "dx", "dw", "db"), strict=True):
+        assert g.dtype == np.float32 and g.shape == want.shape, what
+        scale = np.abs(want).max()
+        np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-5 * scale, err_msg=what)
+
+
+def test_winograd_transformed_input_of_a_live_cache_is_never_overwritten(rng):
+    x = rng.standard_normal((16, 16, 16, 16)).astype(np.float32)
+    w = (rng.standard_normal((16, 16, 3, 3)) / 12).astype(np.float32)
+    b = np.zeros(16, np.float32)
+    param = {"stride": 1, "pad": 1}
+    out1, cache1 = conv_forward_fast(x, w, b, param)
+    V1 = cache1[-1].copy()
+    assert cache1[-1].nbytes > conv_fast._POOL_MIN_BYTES  # a kept buffer
+    out2, cache2 = conv_forward_fast(-x, w, b, param)
+    assert not np.shares_memory(cache1[-1], cache2[-1])
+    np.testing.assert_array_equal(cache1[-1], V1)
+    dout = rng.standard_normal(out1.shape).astype(np.float32)
+    dx1, dw1, _ = conv_backward_fast(dout, cache1)
+    dx2, dw2, _ = conv_backward_fast(dout, cache2)
+    kept = (dx1.copy(), dw1.copy())
+    np.testing.assert_allclose(dw2, -dw1, rtol=1e-5, atol=1e-5)  # linear in x
+    np.testing.assert_allclose(dx2, dx1, rtol=1e-6, atol=1e-6)  # dx does not depend on x
+    conv_forward_fast(2 * x, w, b, param)  # later calls never write into returned arrays
+    np.testing.assert_array_equal(dx1, kept[0])
+    np.testing.assert_array_equal(dw1, kept[1])
