@@ -398,22 +398,42 @@ def test_gathered_windows_equal_the_strided_view(rng, x_shape, HH, WW, stride, p
 
 
 @pytest.mark.parametrize(
-    "dtype, w_shape, stride, dilation, Ho, Wo, expected",
+    "dtype, x_shape, w_shape, stride, dilation, Ho, Wo, expected",
     [
-        (np.float32, (16, 16, 3, 3), 1, 1, 8, 8, True),  # the smallest layer it takes
-        (np.float32, (64, 64, 3, 3), 1, 1, 16, 16, True),  # bench shape B
-        (np.float64, (64, 64, 3, 3), 1, 1, 16, 16, False),  # float64 stays on im2col
-        (np.float32, (64, 64, 3, 3), 2, 1, 16, 16, False),  # stride 2
-        (np.float32, (64, 64, 3, 3), 1, 2, 16, 16, False),  # dilation 2
-        (np.float32, (64, 64, 5, 5), 1, 1, 16, 16, False),  # not 3x3
-        (np.float32, (64, 64, 3, 1), 1, 1, 16, 16, False),
-        (np.float32, (32, 3, 3, 3), 1, 1, 32, 32, False),  # bench shape A: C = 3
-        (np.float32, (15, 64, 3, 3), 1, 1, 16, 16, False),  # too few filters
-        (np.float32, (64, 64, 3, 3), 1, 1, 7, 16, False),  # too small an image
+        (np.float32, (64, 64, 16, 16), (64, 64, 3, 3), 1, 1, 16, 16, True),  # bench shape B
+        (np.float32, (16, 48, 15, 15), (48, 48, 3, 3), 1, 1, 15, 15, True),  # 1024 tiles
+        (np.float32, (15, 48, 15, 15), (48, 48, 3, 3), 1, 1, 15, 15, False),  # 960 tiles
+        (np.float32, (64, 64, 16, 16), (47, 64, 3, 3), 1, 1, 16, 16, False),  # too few filters
+        (np.float32, (64, 47, 16, 16), (64, 47, 3, 3), 1, 1, 16, 16, False),  # or channels
+        (np.float64, (64, 64, 16, 16), (64, 64, 3, 3), 1, 1, 16, 16, False),  # float64: im2col
+        (np.float32, (64, 64, 16, 16), (64, 64, 3, 3), 2, 1, 8, 8, False),  # stride 2
+        (np.float32, (64, 64, 16, 16), (64, 64, 3, 3), 1, 2, 14, 14, False),  # dilation 2
+        (np.float32, (64, 64, 16, 16), (64, 64, 5, 5), 1, 1, 14, 14, False),  # not 3x3
+        (np.float32, (64, 64, 16, 16), (64, 64, 3, 1), 1, 1, 14, 16, False),
+        (np.float32, (50, 3, 32, 32), (32, 3, 3, 3), 1, 1, 32, 32, False),  # bench shape A
     ],
 )
-def test_winograd_rule(dtype, w_shape, stride, dilation, Ho, Wo, expected):
-    assert conv_fast._use_winograd(np.dtype(dtype), w_shape, stride, dilation, Ho, Wo) is expected
+def test_winograd_rule(dtype, x_shape, w_shape, stride, dilation, Ho, Wo, expected):
+    rule = conv_fast._use_winograd(np.dtype(dtype), x_shape, w_shape, stride, dilation, Ho, Wo)
+    assert rule is expected
+
+
+def test_winograd_matrices_are_the_slice_adds():
+    """The slice adds apply exactly B^T, A^T of F(2x2, 3x3), and their transposes."""
+    d = np.random.default_rng(0).standard_normal((4, 5))
+    out = np.empty((4, 5))
+    conv_fast._bt_1d(*d, out)
+    np.testing.assert_allclose(out, conv_fast._WINO_BT @ d)
+    y = np.empty((2, 5))
+    conv_fast._at_pair(*d, *y)
+    np.testing.assert_allclose(y, conv_fast._WINO_AT @ d)
+    four = np.empty((4, 5))
+    conv_fast._a_four(*d[:2], four)
+    np.testing.assert_allclose(four, conv_fast._WINO_AT.T @ d[:2])
+    # _b_1d with no overlap (separate low and high entries) is B applied to v
+    lo_e, lo_o, hi_e, hi_o = (np.zeros(5) for _ in range(4))
+    conv_fast._b_1d(d, lo_e, lo_o, hi_e, hi_o, np.empty(5))
+    np.testing.assert_allclose(np.stack([lo_e, lo_o, hi_e, hi_o]), conv_fast._WINO_BT.T @ d)
 
 
 @settings(max_examples=60, deadline=None)
@@ -449,14 +469,20 @@ def test_winograd_matches_naive_in_float64(N, C, F, H, W, pad, seed):
 @pytest.mark.parametrize(
     "x_shape, F, pad",
     [
-        ((2, 16, 8, 8), 16, 1),  # the smallest layer the rule sends to Winograd
-        ((1, 16, 11, 9), 24, 1),  # N = 1, odd and non-square
-        ((3, 20, 10, 13), 16, 0),  # no padding, odd output width
-        ((2, 17, 9, 9), 18, 2),  # odd channels, wide padding
+        ((2, 4, 8, 8), 5, 1),
+        ((1, 3, 11, 9), 6, 1),  # N = 1, odd and non-square
+        ((3, 5, 10, 13), 4, 0),  # no padding, odd output width
+        ((2, 7, 9, 9), 3, 2),  # wide padding
+        ((1, 2, 3, 3), 2, 0),  # a single output pixel
     ],
 )
-def test_winograd_in_float32_through_the_public_functions(rng, x_shape, F, pad):
-    """float32 in and out, within the float32 tolerances of the other paths (vs float64)."""
+def test_winograd_in_float32_through_the_public_functions(monkeypatch, rng, x_shape, F, pad):
+    """float32 in and out, within the float32 tolerances of the other paths (vs float64).
+
+    The size thresholds are lowered so that small layers take the Winograd path.
+    """
+    monkeypatch.setattr(conv_fast, "_WINO_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_fast, "_WINO_MIN_TILES", 1)
     C = x_shape[1]
     x = rng.standard_normal(x_shape)
     w = rng.standard_normal((F, C, 3, 3)) / np.sqrt(9 * C)
@@ -467,7 +493,7 @@ def test_winograd_in_float32_through_the_public_functions(rng, x_shape, F, pad):
     ref = (ref_out, *conv_backward_naive(dout, ref_cache))
     x32, w32, b32 = (a.astype(np.float32) for a in (x, w, b))
     out, cache = conv_forward_fast(x32, w32, b32, param)
-    assert cache[-1].ndim == 3 and cache[-1].shape[0] == 16  # the transformed input V
+    assert cache[-1].shape[:2] == (16, C)  # the Winograd path's transformed input V
     got = (out, *conv_backward_fast(dout.astype(np.float32), cache))
     for g, want, what in zip(got, ref, ("out", "dx", "dw", "db"), strict=True):
         assert g.dtype == np.float32 and g.shape == want.shape, what
@@ -476,12 +502,13 @@ def test_winograd_in_float32_through_the_public_functions(rng, x_shape, F, pad):
 
 
 def test_winograd_transformed_input_of_a_live_cache_is_never_overwritten(rng):
-    x = rng.standard_normal((16, 16, 16, 16)).astype(np.float32)
-    w = (rng.standard_normal((16, 16, 3, 3)) / 12).astype(np.float32)
-    b = np.zeros(16, np.float32)
+    x = rng.standard_normal((16, 48, 16, 16)).astype(np.float32)  # 16 * 8 * 8 tiles
+    w = (rng.standard_normal((48, 48, 3, 3)) / 20).astype(np.float32)
+    b = np.zeros(48, np.float32)
     param = {"stride": 1, "pad": 1}
     out1, cache1 = conv_forward_fast(x, w, b, param)
     V1 = cache1[-1].copy()
+    assert cache1[-1].shape[:2] == (16, 48)  # the Winograd path's transformed input
     assert cache1[-1].nbytes > conv_fast._POOL_MIN_BYTES  # a kept buffer
     out2, cache2 = conv_forward_fast(-x, w, b, param)
     assert not np.shares_memory(cache1[-1], cache2[-1])
