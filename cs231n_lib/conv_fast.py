@@ -272,8 +272,7 @@ def conv_backward_fast(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.n
     F, _, HH, WW = w.shape
     if _use_winograd(dtype, x.shape, w.shape, stride, dilation, Ho, Wo):
         dout = np.asarray(dout, dtype=dtype)
-        dx, dw = _winograd_backward(dout, w.astype(dtype, copy=False), cols, x.shape, pad)
-        return dx, dw, dout.sum(axis=(0, 2, 3))
+        return _winograd_backward(dout, w.astype(dtype, copy=False), cols, x.shape, pad)
     d2 = np.ascontiguousarray(dout, dtype=dtype).reshape(N, F, Ho * Wo)
     db = d2.sum(axis=(0, 2))
     dw = _dw(d2, cols).reshape(w.shape)
@@ -459,10 +458,25 @@ def _tile_grid(Ho: int, Wo: int) -> tuple[int, int]:
 
 
 def _winograd_filters(w: np.ndarray) -> np.ndarray:
-    """``U = G g G^T`` for every (filter, channel): ``(16, F, C)``, row ``k = 4*xi + nu``."""
+    """``U = G g G^T`` for every (filter, channel): ``(16, F, C)``, row ``k = 4*xi + nu``.
+
+    Two plain matrix products over all filters at once (a batched ``G @ w @ G.T`` of
+    ``F * C`` tiny matrices took 3-4x longer).
+    """
     F, C = w.shape[:2]
     G = _WINO_G.astype(w.dtype)
-    return np.ascontiguousarray((G @ w @ G.T).transpose(2, 3, 0, 1)).reshape(16, F, C)
+    t = (w.reshape(F * C * 3, 3) @ G.T).reshape(F * C, 3, 4)  # sum_j g[., i, j] G[nu, j]
+    u = G @ t.transpose(1, 0, 2).reshape(3, F * C * 4)  # sum_i G[xi, i] t[., i, nu]
+    return np.ascontiguousarray(u.reshape(4, F * C, 4).transpose(0, 2, 1)).reshape(16, F, C)
+
+
+def _winograd_filter_grad(dU: np.ndarray) -> np.ndarray:
+    """``dw = G^T dU G`` ``(F, C, 3, 3)`` from ``dU`` ``(16, F, C)``: the transpose of the above."""
+    _, F, C = dU.shape
+    G = _WINO_G.astype(dU.dtype)
+    t = (G.T @ dU.reshape(4, 4 * F * C)).reshape(3, 4, F * C)  # sum_xi G[xi, i] dU[xi, nu]
+    t = t.transpose(0, 2, 1).reshape(3 * F * C, 4) @ G  # sum_nu ... G[nu, j]
+    return np.ascontiguousarray(t.reshape(3, F, C, 3).transpose(1, 2, 0, 3))
 
 
 def _bt_1d(d0, d1, d2, d3, out: np.ndarray) -> None:
@@ -619,8 +633,8 @@ def _a_four(y0, y1, out) -> None:
 
 def _winograd_backward(
     dout: np.ndarray, w: np.ndarray, V: np.ndarray, x_shape: tuple, pad: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``dx`` and ``dw`` of :func:`_winograd_forward`: the same transforms, transposed.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``dx``, ``dw``, ``db`` of :func:`_winograd_forward`: the same transforms, transposed.
 
     The forward is linear in ``U`` and in ``V``, so with ``dM = A dY A^T`` (each tile's
     output gradient, 2x2 -> 4x4): ``dU[k] = dM[k] @ V[k]^T`` (one product over all tiles,
@@ -656,14 +670,13 @@ def _winograd_backward(
             _a_four(half[0, nu, :n], half[1, nu, :n], dM[:, nu, part].reshape(4, n))
     dM = dM.reshape(16, F, T)
     # dw: one (F, T) @ (T, C) product per k, then dw = G^T dU G.
-    dU = np.matmul(dM, V.transpose(0, 2, 1))
-    G = _WINO_G.astype(dtype)
-    dw = G.T @ dU.reshape(4, 4, F, C).transpose(2, 3, 0, 1) @ G  # (F, C, 3, 3)
+    dw = _winograd_filter_grad(np.matmul(dM, V.transpose(0, 2, 1)))
+    db = dM[5].sum(axis=1)  # the bias was added to m[1, 1] of every tile
     # dV = U^T dM, one (C, F) @ (F, T) product per k.
     UT = np.ascontiguousarray(_winograd_filters(w).transpose(0, 2, 1))  # (16, C, F)
     dV = np.matmul(UT, dM, out=_buffer("wino_dV", (16, C, T), dtype))
     dx = _winograd_input_adjoint(dV.reshape(4, 4, C, T), x_shape, pad, rows, cols)
-    return dx, np.ascontiguousarray(dw)
+    return dx, dw, db
 
 
 def _winograd_input_adjoint(

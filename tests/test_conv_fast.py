@@ -457,13 +457,14 @@ def test_winograd_matches_naive_in_float64(N, C, F, H, W, pad, seed):
     param = {"stride": 1, "pad": pad}
     ref_out, ref_cache = conv_forward_naive(x, w, b, param)
     dout = rng.standard_normal(ref_out.shape)
-    ref_dx, ref_dw, _ = conv_backward_naive(dout, ref_cache)
+    ref_dx, ref_dw, ref_db = conv_backward_naive(dout, ref_cache)
     out, V = conv_fast._winograd_forward(x, w, b, pad, Ho, Wo)
     np.testing.assert_allclose(out, ref_out, rtol=1e-10, atol=1e-10)
-    dx, dw = conv_fast._winograd_backward(dout, w, V, x.shape, pad)
+    dx, dw, db = conv_fast._winograd_backward(dout, w, V, x.shape, pad)
     assert dx.shape == x.shape and dx.flags.c_contiguous and dw.shape == w.shape
     np.testing.assert_allclose(dx, ref_dx, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(dw, ref_dw, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(db, ref_db, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize(
