@@ -225,7 +225,11 @@ def conv_forward_fast(
     """
     stride, pad, dilation, Ho, Wo = check_conv_inputs(x, w, b, conv_param)
     dtype = result_dtype(x, w, b)
-    if _use_winograd(dtype, x.shape, w.shape, stride, dilation, Ho, Wo):
+    # Non-finite inputs stay on im2col: Winograd's cancellations would turn an inf into NaNs
+    # (and warnings) over its whole output tile. A float64 sum is finite iff every entry is.
+    if _use_winograd(dtype, x.shape, w.shape, stride, dilation, Ho, Wo) and np.isfinite(
+        x.sum(dtype=np.float64) + w.sum(dtype=np.float64)
+    ):
         out, V = _winograd_forward(
             x.astype(dtype, copy=False),
             w.astype(dtype, copy=False),
@@ -270,9 +274,10 @@ def conv_backward_fast(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.n
     dtype = cols.dtype
     N, C, H, W = x.shape
     F, _, HH, WW = w.shape
-    if _use_winograd(dtype, x.shape, w.shape, stride, dilation, Ho, Wo):
+    if cols.shape != (N, C * HH * WW, Ho * Wo):  # not columns: the Winograd path's V
         dout = np.asarray(dout, dtype=dtype)
-        return _winograd_backward(dout, w.astype(dtype, copy=False), cols, x.shape, pad)
+        with np.errstate(invalid="ignore", over="ignore"):  # silent like im2col's BLAS on inf
+            return _winograd_backward(dout, w.astype(dtype, copy=False), cols, x.shape, pad)
     d2 = np.ascontiguousarray(dout, dtype=dtype).reshape(N, F, Ho * Wo)
     db = d2.sum(axis=(0, 2))
     dw = _dw(d2, cols).reshape(w.shape)
