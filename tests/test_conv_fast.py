@@ -547,3 +547,16 @@ def test_winograd_leaves_non_finite_inputs_to_im2col(rng):
         dout[0, 0, 3, 3] = np.inf
         dx, dw, db = conv_backward_fast(dout, cache)
     assert not np.isfinite(dx).all() and not np.isfinite(dw).all() and np.isinf(db[0])
+
+
+@pytest.mark.parametrize(
+    "value, finite",
+    [(np.nan, False), (np.inf, False), (-np.inf, False), (3e38, True), (-3e38, True)],
+)
+def test_all_finite(value, finite):
+    x = np.ones((4, 5), np.float32)
+    x[2, 3] = value
+    x[0, 0] = -3e38  # max - min overflows float32, not the float64 difference
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert conv_fast._all_finite(np.ones(3), x) is finite
