@@ -122,6 +122,34 @@ def _gemm_contenders(shape: ConvShape, x: np.ndarray, w: np.ndarray) -> dict[str
     return {"gemm.fwd": forward, "gemm.bwd": backward}
 
 
+def _winograd_gemm_contenders(shape: ConvShape, dtype: np.dtype) -> dict[str, Any]:
+    """The 16 matrix products of the Winograd path (``conv_fast``), on ready-made operands.
+
+    fwd ``U[k] (F, C) @ V[k] (C, T)``; bwd ``dM[k] @ V[k]^T`` and ``U[k]^T @ dM[k]``, with
+    ``T`` its tiles (spare column included), as ``conv_fast`` lays them out.
+    """
+    from cs231n_lib.conv_fast import _tile_grid
+
+    rows, cols = _tile_grid(shape.Ho, shape.Wo)
+    T = rows * shape.N * cols
+    rng = np.random.default_rng(2)
+    U = rng.standard_normal((16, shape.F, shape.C)).astype(dtype)
+    UT = np.ascontiguousarray(U.transpose(0, 2, 1))
+    V = rng.standard_normal((16, shape.C, T)).astype(dtype)
+    dM = rng.standard_normal((16, shape.F, T)).astype(dtype)
+    M = np.empty((16, shape.F, T), dtype=dtype)
+    dV = np.empty((16, shape.C, T), dtype=dtype)
+
+    def forward() -> None:
+        np.matmul(U, V, out=M)
+
+    def backward() -> None:
+        np.matmul(dM, V.transpose(0, 2, 1))
+        np.matmul(UT, dM, out=dV)
+
+    return {"wgemm.fwd": forward, "wgemm.bwd": backward}
+
+
 def _torch_contenders(torch, shape: ConvShape, x, w, b, dout) -> tuple[dict[str, Any], Any]:
     """F.conv2d with autograd on (graph kept like the NumPy cache), and its backward kernel."""
     xt, wt, bt = (torch.from_numpy(a) for a in (x, w, b))
@@ -143,10 +171,13 @@ def _torch_contenders(torch, shape: ConvShape, x, w, b, dout) -> tuple[dict[str,
     return {"torch.fwd": forward, "torch.bwd": backward}, ref
 
 
-def _floor_note(ratios: dict[str, Any], limit: float, torch, torch_reason) -> str:
+def _floor_note(ratios: dict[str, Any], limit: float, torch, torch_reason, path: str) -> str:
     """Why a fast/torch target cannot be met: the bare GEMMs alone are already over it."""
     if not torch:
         return torch_reason or ""
+    if path == "winograd":
+        wg = ratios.get("fast_over_winograd_gemm")
+        return f"winograd path: fast = {wg:.2f}x its own 16 products" if wg else "winograd path"
     floor = ratios.get("torch_over_gemm")
     if floor and 1 / floor > limit:
         return (
@@ -171,7 +202,7 @@ def run(
     log=print,
 ) -> dict[str, Any]:
     """Measure every shape in float64 and float32. Returns the section's JSON."""
-    from cs231n_lib.conv_fast import conv_backward_fast, conv_forward_fast
+    from cs231n_lib.conv_fast import _use_winograd, conv_backward_fast, conv_forward_fast
     from cs231n_lib.conv_naive import conv_backward_naive, conv_forward_naive
     from cs231n_lib.im2col import conv_backward_im2col, conv_forward_im2col
 
@@ -194,6 +225,12 @@ def run(
             )
             contenders.update(c)
             contenders.update(_gemm_contenders(shape, x, w))
+            winograd = _use_winograd(
+                np.dtype(dtype), x.shape, w.shape, shape.stride, 1, shape.Ho, shape.Wo
+            )
+            path = "winograd" if winograd else "im2col"
+            if winograd:
+                contenders.update(_winograd_gemm_contenders(shape, np.dtype(dtype)))
             checks = {
                 "im2col_matches_fast": bool(np.allclose(out_im2col, out_fast, rtol=1e-4, atol=1e-4))
             }
@@ -224,7 +261,7 @@ def run(
                 t.samples = [v * scale for v in t.samples]
             timings.update(naive)
 
-            for impl in ("naive", "im2col", "fast", "torch", "gemm"):
+            for impl in ("naive", "im2col", "fast", "torch", "gemm", "wgemm"):
                 if f"{impl}.fwd" in timings:
                     timings[f"{impl}.both"] = summed(timings[f"{impl}.fwd"], timings[f"{impl}.bwd"])
 
@@ -234,6 +271,7 @@ def run(
                     for impl in ("naive", "im2col", "fast", "torch", "gemm")
                 }
                 fast = t["fast"]
+                wgemm = timings.get(f"wgemm.{pass_}")
                 ratios = {
                     # naive and fast ran in different rounds: ratio of medians.
                     "naive_over_fast": t["naive"].median / fast.median,
@@ -242,11 +280,14 @@ def run(
                     "fast_over_gemm": paired_ratio(fast, t["gemm"]),
                     "im2col_over_gemm": paired_ratio(t["im2col"], t["gemm"]),
                     "torch_over_gemm": paired_ratio(t["torch"], t["gemm"]) if t["torch"] else None,
+                    # the Winograd path against its own 16 products (None on im2col rows)
+                    "fast_over_winograd_gemm": paired_ratio(fast, wgemm) if wgemm else None,
                 }
                 row = {
                     "shape": shape.as_dict(),
                     "dtype": dname,
                     "pass": pass_,
+                    "path": path,
                     "seconds": {k: (v.median if v else None) for k, v in t.items()},
                     "samples": {k: (len(v.samples) if v else 0) for k, v in t.items()},
                     "ratios": ratios,
@@ -274,7 +315,9 @@ def run(
                             ratios["fast_over_torch"],
                             "<=",
                             ISSUE12_TORCH_LIMIT,
-                            note=_floor_note(ratios, ISSUE12_TORCH_LIMIT, torch, torch_reason),
+                            note=_floor_note(
+                                ratios, ISSUE12_TORCH_LIMIT, torch, torch_reason, path
+                            ),
                         )
                     )
                 if pass_ == "fwd":
@@ -321,6 +364,8 @@ def run(
             "torch fwd: F.conv2d with autograd on; torch bwd: aten.convolution_backward",
             "gemm: bare matmuls of the im2col sizes on ready-made operands: "
             "fwd (F, CKK)@(CKK, N*Ho*Wo); bwd dW and dcols products",
+            "path: which conv_fast path the shape takes (conv_fast._use_winograd); wgemm: "
+            "the Winograd path's 16 products (F, C)@(C, tiles) and their backward pair",
             "ratios with torch/gemm/im2col are medians of per-round ratios (interleaved)",
         ],
     }

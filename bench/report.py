@@ -42,12 +42,14 @@ def conv_table(section: dict[str, Any]) -> str:
         "conv",
         "dtype",
         "pass",
+        "path",
         "naive*/fast",
         "im2col/fast",
         "fast/torch",
         "fast/GEMM",
         "im2col/GEMM",
         "torch/GEMM",
+        "fast/wGEMM",
     ]
     rows = []
     for r in section["rows"]:
@@ -59,12 +61,14 @@ def conv_table(section: dict[str, Any]) -> str:
                 + (f" p{s['pad']}" if s["pad"] else ""),
                 r["dtype"],
                 r["pass"],
+                r.get("path", "im2col"),
                 _cell(q["naive_over_fast"], tg, "naive"),
                 _fmt(q["im2col_over_fast"]),
                 _cell(q["fast_over_torch"], tg, "torch"),
                 _cell(q["fast_over_gemm"], tg, "GEMM"),
                 _fmt(q["im2col_over_gemm"]),
                 _fmt(q["torch_over_gemm"]),
+                _fmt(q.get("fast_over_winograd_gemm")),
             ]
         )
     slices = sorted(
@@ -82,7 +86,8 @@ def conv_table(section: dict[str, Any]) -> str:
         "* naive timed on a slice and scaled linearly to the full shape ("
         + "; ".join(slices)
         + ")",
-        "  both = fwd + bwd; GEMM = the bare matrix products of the im2col sizes (the floor)",
+        "  both = fwd + bwd; GEMM = the bare matrix products of the im2col sizes (the floor of"
+        " the im2col path); wGEMM = the 16 products of the Winograd path (winograd rows only)",
     ]
     if section.get("torch_skip_reason"):
         foot.append(f"  torch column skipped: {section['torch_skip_reason']}")
@@ -155,8 +160,11 @@ def grading_table(section: dict[str, Any]) -> str:
     if section["status"] != "ok":
         return f"grading: {section['status'].upper()}: {section['reason'].splitlines()[0]}"
     q, per = section["ratios"], section["seconds_per_submission"]
-    header = [f"grading (class of {section['class_size']}, median of "
-              f"{section.get('repeats', 1)})", "s / submission", "time / --jobs 1"]
+    header = [
+        f"grading (class of {section['class_size']}, median of {section.get('repeats', 1)})",
+        "s / submission",
+        "time / --jobs 1",
+    ]
     rows = []
     for key, label in GRADING_ROWS:
         if key not in per:
@@ -170,9 +178,11 @@ def grading_table(section: dict[str, Any]) -> str:
         f"scores identical across modes: {section['scores_agree']}"
     ]
     for key, prof in section.get("profile_one_submission", {}).items():
-        foot.append(f"  one submission ({key}): {prof['total']:.1f} s = library checks "
-                    f"{prof['library']:.1f} + notebooks {prof['notebooks']:.1f} + job start "
-                    f"and scratch copy {prof['job_start_and_scratch']:.1f}")
+        foot.append(
+            f"  one submission ({key}): {prof['total']:.1f} s = library checks "
+            f"{prof['library']:.1f} + notebooks {prof['notebooks']:.1f} + job start "
+            f"and scratch copy {prof['job_start_and_scratch']:.1f}"
+        )
     stalls = {k: b.get("near_timeout") for k, b in section.get("bare", {}).items()}
     stalls = {k: v for k, v in stalls.items() if v}
     if stalls:

@@ -80,6 +80,7 @@ def test_conv_section(quick_run) -> None:
         assert all(_number_or_none(v) for v in row["ratios"].values())
         assert row["naive_slice"]["scale"] >= 1
         assert row["checks"]["im2col_matches_fast"] is True
+        assert row["path"] in {"im2col", "winograd"}
 
 
 @pytest.mark.slow
@@ -159,3 +160,23 @@ def test_diff_reports_moved_ratios(tmp_path) -> None:
     assert "1 of 2 ratios moved" in text
     assert "pool/max/float64/both/fast_over_torch" in text
     assert "+50%" in text
+
+
+def test_conv_bench_knows_the_winograd_path() -> None:
+    """Shape B in float32 takes conv_fast's Winograd path; its own products are timed."""
+    import numpy as np
+
+    from bench import conv as bench_conv
+    from cs231n_lib.conv_fast import _use_winograd
+
+    B = next(s for s in bench_conv.SHAPES if s.label == "B")
+    x_shape, w_shape = (B.N, B.C, B.H, B.W), (B.F, B.C, B.K, B.K)
+    assert _use_winograd(np.dtype("float32"), x_shape, w_shape, 1, 1, B.Ho, B.Wo)
+    assert not _use_winograd(np.dtype("float64"), x_shape, w_shape, 1, 1, B.Ho, B.Wo)
+    small = bench_conv.ConvShape("s", 2, 3, 6, 6, 4, 3, 1, 1)
+    fns = bench_conv._winograd_gemm_contenders(small, np.dtype("float32"))
+    assert set(fns) == {"wgemm.fwd", "wgemm.bwd"}
+    for fn in fns.values():
+        fn()
+    note = bench_conv._floor_note({"fast_over_winograd_gemm": 1.5}, 1.3, object(), None, "winograd")
+    assert note.startswith("winograd path") and "1.50x" in note

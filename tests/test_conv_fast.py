@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -392,3 +393,170 @@ def test_gathered_windows_equal_the_strided_view(rng, x_shape, HH, WW, stride, p
     conv_fast._gather_windows(xp, got, stride, dilation)
     want = conv_fast._windows(xp, HH, WW, stride, dilation, Ho, Wo)
     np.testing.assert_array_equal(got, want)
+
+
+# ------------------------------------------------------------------ Winograd F(2x2, 3x3)
+
+
+@pytest.mark.parametrize(
+    "dtype, x_shape, w_shape, stride, dilation, Ho, Wo, expected",
+    [
+        (np.float32, (64, 64, 16, 16), (64, 64, 3, 3), 1, 1, 16, 16, True),  # bench shape B
+        (np.float32, (16, 48, 15, 15), (48, 48, 3, 3), 1, 1, 15, 15, True),  # 1024 tiles
+        (np.float32, (15, 48, 15, 15), (48, 48, 3, 3), 1, 1, 15, 15, False),  # 960 tiles
+        (np.float32, (64, 64, 16, 16), (47, 64, 3, 3), 1, 1, 16, 16, False),  # too few filters
+        (np.float32, (64, 47, 16, 16), (64, 47, 3, 3), 1, 1, 16, 16, False),  # or channels
+        (np.float64, (64, 64, 16, 16), (64, 64, 3, 3), 1, 1, 16, 16, False),  # float64: im2col
+        (np.float32, (64, 64, 16, 16), (64, 64, 3, 3), 2, 1, 8, 8, False),  # stride 2
+        (np.float32, (64, 64, 16, 16), (64, 64, 3, 3), 1, 2, 14, 14, False),  # dilation 2
+        (np.float32, (64, 64, 16, 16), (64, 64, 5, 5), 1, 1, 14, 14, False),  # not 3x3
+        (np.float32, (64, 64, 16, 16), (64, 64, 3, 1), 1, 1, 14, 16, False),
+        (np.float32, (50, 3, 32, 32), (32, 3, 3, 3), 1, 1, 32, 32, False),  # bench shape A
+    ],
+)
+def test_winograd_rule(dtype, x_shape, w_shape, stride, dilation, Ho, Wo, expected):
+    rule = conv_fast._use_winograd(np.dtype(dtype), x_shape, w_shape, stride, dilation, Ho, Wo)
+    assert rule is expected
+
+
+def test_winograd_matrices_are_the_slice_adds():
+    """The slice adds apply exactly B^T, A^T of F(2x2, 3x3), and their transposes."""
+    d = np.random.default_rng(0).standard_normal((4, 5))
+    out = np.empty((4, 5))
+    conv_fast._bt_1d(*d, out)
+    np.testing.assert_allclose(out, conv_fast._WINO_BT @ d)
+    y = np.empty((2, 5))
+    conv_fast._at_pair(*d, *y)
+    np.testing.assert_allclose(y, conv_fast._WINO_AT @ d)
+    four = np.empty((4, 5))
+    conv_fast._a_four(*d[:2], four)
+    np.testing.assert_allclose(four, conv_fast._WINO_AT.T @ d[:2])
+    # _b_1d with no overlap (separate low and high entries) is B applied to v
+    lo_e, lo_o, hi_e, hi_o = (np.zeros(5) for _ in range(4))
+    conv_fast._b_1d(d, lo_e, lo_o, hi_e, hi_o, np.empty(5))
+    np.testing.assert_allclose(np.stack([lo_e, lo_o, hi_e, hi_o]), conv_fast._WINO_BT.T @ d)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    N=st.integers(1, 3),
+    C=st.integers(1, 4),
+    F=st.integers(1, 4),
+    H=st.integers(1, 9),
+    W=st.integers(1, 9),
+    pad=st.integers(0, 3),
+    seed=st.integers(0, 2**16),
+)
+def test_winograd_matches_naive_in_float64(N, C, F, H, W, pad, seed):
+    """Every size, odd or even, square or not, N = 1, any padding: exact up to rounding."""
+    Ho, Wo = H + 2 * pad - 2, W + 2 * pad - 2
+    if Ho < 1 or Wo < 1:
+        return
+    rng = np.random.default_rng(seed)
+    x, w = rng.standard_normal((N, C, H, W)), rng.standard_normal((F, C, 3, 3))
+    b = rng.standard_normal(F)
+    param = {"stride": 1, "pad": pad}
+    ref_out, ref_cache = conv_forward_naive(x, w, b, param)
+    dout = rng.standard_normal(ref_out.shape)
+    ref_dx, ref_dw, ref_db = conv_backward_naive(dout, ref_cache)
+    out, V = conv_fast._winograd_forward(x, w, b, pad, Ho, Wo)
+    np.testing.assert_allclose(out, ref_out, rtol=1e-10, atol=1e-10)
+    dx, dw, db = conv_fast._winograd_backward(dout, w, V, x.shape, pad)
+    assert dx.shape == x.shape and dx.flags.c_contiguous and dw.shape == w.shape
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, ref_dw, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(db, ref_db, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "x_shape, F, pad",
+    [
+        ((2, 4, 8, 8), 5, 1),
+        ((1, 3, 11, 9), 6, 1),  # N = 1, odd and non-square
+        ((3, 5, 10, 13), 4, 0),  # no padding, odd output width
+        ((2, 7, 9, 9), 3, 2),  # wide padding
+        ((1, 2, 3, 3), 2, 0),  # a single output pixel
+    ],
+)
+def test_winograd_in_float32_through_the_public_functions(monkeypatch, rng, x_shape, F, pad):
+    """float32 in and out, within the float32 tolerances of the other paths (vs float64).
+
+    The size thresholds are lowered so that small layers take the Winograd path.
+    """
+    monkeypatch.setattr(conv_fast, "_WINO_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_fast, "_WINO_MIN_TILES", 1)
+    C = x_shape[1]
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((F, C, 3, 3)) / np.sqrt(9 * C)
+    b = rng.standard_normal(F)
+    param = {"stride": 1, "pad": pad}
+    ref_out, ref_cache = conv_forward_naive(x, w, b, param)
+    dout = rng.standard_normal(ref_out.shape)
+    ref = (ref_out, *conv_backward_naive(dout, ref_cache))
+    x32, w32, b32 = (a.astype(np.float32) for a in (x, w, b))
+    out, cache = conv_forward_fast(x32, w32, b32, param)
+    assert cache[-1].shape[:2] == (16, C)  # the Winograd path's transformed input V
+    got = (out, *conv_backward_fast(dout.astype(np.float32), cache))
+    for g, want, what in zip(got, ref, ("out", "dx", "dw", "db"), strict=True):
+        assert g.dtype == np.float32 and g.shape == want.shape, what
+        scale = np.abs(want).max()
+        np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-5 * scale, err_msg=what)
+
+
+def test_winograd_transformed_input_of_a_live_cache_is_never_overwritten(rng):
+    x = rng.standard_normal((16, 48, 16, 16)).astype(np.float32)  # 16 * 8 * 8 tiles
+    w = (rng.standard_normal((48, 48, 3, 3)) / 20).astype(np.float32)
+    b = np.zeros(48, np.float32)
+    param = {"stride": 1, "pad": 1}
+    out1, cache1 = conv_forward_fast(x, w, b, param)
+    V1 = cache1[-1].copy()
+    assert cache1[-1].shape[:2] == (16, 48)  # the Winograd path's transformed input
+    assert cache1[-1].nbytes > conv_fast._POOL_MIN_BYTES  # a kept buffer
+    out2, cache2 = conv_forward_fast(-x, w, b, param)
+    assert not np.shares_memory(cache1[-1], cache2[-1])
+    np.testing.assert_array_equal(cache1[-1], V1)
+    dout = rng.standard_normal(out1.shape).astype(np.float32)
+    dx1, dw1, _ = conv_backward_fast(dout, cache1)
+    dx2, dw2, _ = conv_backward_fast(dout, cache2)
+    kept = (dx1.copy(), dw1.copy())
+    np.testing.assert_allclose(dw2, -dw1, rtol=1e-5, atol=1e-5)  # linear in x
+    np.testing.assert_allclose(dx2, dx1, rtol=1e-6, atol=1e-6)  # dx does not depend on x
+    conv_forward_fast(2 * x, w, b, param)  # later calls never write into returned arrays
+    np.testing.assert_array_equal(dx1, kept[0])
+    np.testing.assert_array_equal(dw1, kept[1])
+
+
+def test_winograd_leaves_non_finite_inputs_to_im2col(rng):
+    """An inf in x would become NaNs over a whole Winograd tile: such inputs take im2col,
+    and a non-finite dout on the Winograd path gives non-finite gradients without warnings
+    (a warning on stderr fails an nbgrader cell)."""
+    x = rng.standard_normal((16, 48, 16, 16)).astype(np.float32)
+    w = (rng.standard_normal((48, 48, 3, 3)) / 20).astype(np.float32)
+    b = np.zeros(48, np.float32)
+    param = {"stride": 1, "pad": 1}
+    bad = x.copy()
+    bad[0, 0, 5, 5] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, cache = conv_forward_fast(bad, w, b, param)
+        assert cache[-1].shape == (16, 48 * 9, 256)  # im2col's columns
+        assert not np.isnan(out).any() and np.isinf(out).any()
+        out, cache = conv_forward_fast(x, w, b, param)
+        assert cache[-1].shape[:2] == (16, 48)  # Winograd
+        dout = np.ones_like(out)
+        dout[0, 0, 3, 3] = np.inf
+        dx, dw, db = conv_backward_fast(dout, cache)
+    assert not np.isfinite(dx).all() and not np.isfinite(dw).all() and np.isinf(db[0])
+
+
+@pytest.mark.parametrize(
+    "value, finite",
+    [(np.nan, False), (np.inf, False), (-np.inf, False), (3e38, True), (-3e38, True)],
+)
+def test_all_finite(value, finite):
+    x = np.ones((4, 5), np.float32)
+    x[2, 3] = value
+    x[0, 0] = -3e38  # max - min overflows float32, not the float64 difference
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert conv_fast._all_finite(np.ones(3), x) is finite

@@ -110,3 +110,33 @@ def test_locally_connected_matches_torch_unfold(torch, rng):
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(dw, tw.grad.numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(db, tb.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("x_shape, F, pad", [((16, 48, 16, 16), 64, 1), ((64, 64, 13, 10), 48, 0)])
+def test_winograd_float32_matches_torch(torch, rng, x_shape, F, pad):
+    """The float32 Winograd path against torch in float64 (the oracle) and in float32.
+
+    Within the float32 tolerance of the tests above, and its error against float64 no more
+    than a few times torch's own float32 error on the same data.
+    """
+    C = x_shape[1]
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = (rng.standard_normal((F, C, 3, 3)) / np.sqrt(9 * C)).astype(np.float32)
+    b = rng.standard_normal(F).astype(np.float32)
+    param = {"stride": 1, "pad": pad}
+    out, cache = conv_forward_fast(x, w, b, param)
+    assert cache[-1].shape[:2] == (16, C)  # the Winograd path's transformed input V
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    ours = (out, *conv_backward_fast(dout, cache))
+    want = _torch_conv(torch, *(a.astype(np.float64) for a in (x, w, b)), param, dout)
+
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    t_out = torch.nn.functional.conv2d(tx, tw, tb, padding=pad)
+    t_out.backward(torch.tensor(dout))
+    torch32 = (t_out.detach().numpy(), tx.grad.numpy(), tw.grad.numpy(), tb.grad.numpy())
+    for got, ref, t32, what in zip(ours, want, torch32, ("out", "dx", "dw", "db"), strict=True):
+        assert got.dtype == np.float32, what
+        scale = np.abs(ref).max()
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * scale, err_msg=what)
+        err, torch_err = np.abs(got - ref).max(), np.abs(t32 - ref).max()
+        assert err <= 4 * torch_err + 1e-6 * scale, (what, err, torch_err)
