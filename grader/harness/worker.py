@@ -115,7 +115,9 @@ def serve(config: dict) -> int:
     # cannot read (/root), so that mode stays what it says it is, a weaker one.
     identity = privileges.drop_to() if config.get("drop_root") else "uid unchanged"
     readonly = bool(config.get("readonly_fs", False))
-    status = install_seccomp(readonly) if config.get("seccomp", True) else "seccomp: disabled"
+    own = bool(config.get("own_process_only", False))
+    status = (install_seccomp(readonly, own_process_only=own) if config.get("seccomp", True)
+              else "seccomp: disabled")
     if config.get("nproc"):
         n = int(config["nproc"])
         try:
