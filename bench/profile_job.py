@@ -149,7 +149,7 @@ def instrument() -> dict:
 
     _wrap(library, "_grade_function", on_function)
     _wrap(runner.SecureRunner, "_start", on_start)
-    _wrap(runner.SecureRunner, "_start_sandbox", on_sandbox)
+    _wrap(runner.SecureRunner, "_launch_sandbox", on_sandbox)
     _wrap(recipes, "run_recipe", on_reference)
     _wrap(library, "grade_library", on_lib)
     _wrap(library, "find_copies", on_copies)

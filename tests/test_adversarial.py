@@ -310,3 +310,108 @@ def test_missing_package(sandboxed, rng, tmp_path):
         res = runner.run(call("relu", np.ones(2)))
         assert res.kind == "exception" and "cs231n_lib" in res.error
     assert_next_submission_ok(sandboxed, rng)
+
+
+# --------------------------------------------------------------------------- the zygote
+
+ESCAPE = ADV / "fork_escape" / "cs231n_lib"
+_PLACES = ("/tmp", "/dev/shm", "/", "/dev", "/submission", "/submission/cs231n_lib",
+           "/harness", "/compositions", "/proc", "/usr")  # as in fork_escape/layers.py
+
+
+def escape_runner() -> SecureRunner:
+    """One zygote over three compositions: two of the hostile library, one honest."""
+    return SecureRunner(ADV / "fork_escape", require_sandbox=True, libraries={
+        "first": ESCAPE, "second": ESCAPE, "other": ADV / "honest" / "cs231n_lib"})
+
+
+def assert_forked(runner: SecureRunner, zygote_starts: int = 1) -> None:
+    """Every worker so far was a fork of the same zygote, which is still answering."""
+    assert runner.fork_unavailable == "", runner.fork_unavailable
+    assert len(runner.sandbox_seconds) == zygote_starts
+    assert runner._zygote is not None and not runner._zygote.lost
+    assert "signals to itself only" in runner.seccomp, runner.seccomp
+
+
+@pytest.mark.sandbox
+def test_a_forked_worker_leaves_nothing_for_the_next(bwrap, rng):
+    with escape_runner() as runner:
+        runner.select("first")
+        res = runner.run(call("plant"))
+        assert res.ok, res
+        planted = dict(zip(_PLACES + ("shm", "msg", "sem", "mq"),
+                           res.outputs["out"].tolist(), strict=True))
+        # Only its own fresh /tmp and /dev/shm are writable; no SysV IPC, no message queue.
+        assert {k for k, v in planted.items() if v} == {"/tmp", "/dev/shm"}, planted
+        res = runner.run(call("look"))  # the same worker still sees what it did
+        assert res.ok and res.outputs["out"][len(_PLACES) + 2] == 1
+        runner.select("second")  # same files, a fresh worker
+        res = runner.run(call("look"))
+        assert res.ok, res
+        seen = res.outputs["out"].tolist()
+        assert seen[:len(_PLACES)] == [0] * len(_PLACES), seen  # no planted file anywhere
+        assert seen[len(_PLACES):] == [0, 0, 0, 0, 0, 1, 1], seen  # IPC, state, NumPy, 1 thread
+        assert_forked(runner)
+        runner.select("other")
+        assert_honest(runner, rng)
+        assert_forked(runner)
+
+
+@pytest.mark.sandbox
+def test_a_forked_worker_cannot_signal_limit_or_stop_anyone_else(bwrap, rng):
+    with escape_runner() as runner:
+        runner.select("first")
+        res = runner.run(call("strike"))
+        assert res.ok, res
+        assert res.outputs["out"].tolist() == [0] * res.outputs["out"].size, res.outputs
+        res = runner.run(call("own_signals"))
+        assert res.ok and res.outputs["out"].tolist() == [2], res
+        runner.select("other")
+        assert_honest(runner, rng)
+        assert_forked(runner)  # the zygote was neither killed, stopped nor limited
+
+
+@pytest.mark.sandbox
+def test_a_forked_worker_sees_no_other_process_and_no_other_composition(bwrap, rng):
+    with escape_runner() as runner:
+        runner.select("first")
+        res = runner.run(call("pry"))
+        assert res.ok, res
+        succeeded, tried, listed, other, own = res.outputs["out"].tolist()
+        assert tried >= 6  # bwrap's init and the zygote at least
+        assert succeeded == 0 and listed == 0 and other == 0 and own == 1, res.outputs
+        runner.select("other")  # and the honest composition is the honest one
+        assert_honest(runner, rng)
+        assert_forked(runner)
+
+
+@pytest.mark.sandbox
+def test_crashes_and_timeouts_cost_a_fork_not_the_zygote(bwrap, rng):
+    with SecureRunner(ADV / "os_exit", require_sandbox=True) as runner:
+        recipe, _ = affine_case(rng)
+        for _ in range(3):
+            assert runner.run(recipe).kind == "crash"
+            assert_honest(runner, rng)
+        assert runner.restarts == 3
+        assert_forked(runner)
+    with SecureRunner(ADV / "infinite_loop", require_sandbox=True, timeout_s=1.0) as runner:
+        res = runner.run(affine_case(rng)[0])
+        assert res.kind == "timeout", res
+        assert_honest(runner, rng)
+        assert_forked(runner)
+
+
+@pytest.mark.sandbox
+def test_a_zygote_that_dies_is_replaced_once_then_grading_stops(bwrap, rng):
+    from grader.sandbox.runner import WorkerStartFailed
+
+    with escape_runner() as runner:
+        runner.select("other")
+        assert_honest(runner, rng)
+        runner._zygote.proc.kill()  # the sandbox failing under a call: not the student
+        assert_honest(runner, rng)
+        assert len(runner.sandbox_seconds) == 2 and runner._zygote is not None
+        runner.bwrap = "/nonexistent/bwrap"
+        runner._zygote.proc.kill()
+        with pytest.raises(WorkerStartFailed):
+            runner.run(call("relu", np.ones(3)))

@@ -181,6 +181,8 @@ def _child(name: str, fds: list[int], config: dict) -> int:
 
     config = {**config, "req": _WORKER_FDS[0], "res": _WORKER_FDS[1], "drop_root": False,
               "own_process_only": True}
+    # What a worker started on its own would see (none of the zygote's own config).
+    sys.argv = [worker.__file__, json.dumps(config)]
     return worker.serve(config)
 
 

@@ -232,6 +232,9 @@ class SecureRunner:
         if self._zygote is not None and not self._zygote.lost:
             return self._zygote
         self._stop_zygote()
+        return self._launch_sandbox()
+
+    def _launch_sandbox(self) -> ZygoteProcess | None:
         start = time.perf_counter()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         config = {"ctl": theirs.fileno(), "drop_root": True, "site": sbx.site_dirs(),
