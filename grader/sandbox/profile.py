@@ -1,5 +1,11 @@
 """Building the bubblewrap command line and the rlimits for the sandboxed worker.
 
+The library checks start one such sandbox per submission, the zygote
+(:mod:`grader.harness.zygote`): the same profile, plus every library composed for the
+submission read-only at ``/compositions/<name>/cs231n_lib`` and an empty mount point at
+``/submission/cs231n_lib``. Each forked worker binds its own composition there, covers
+``/compositions`` and takes a fresh ``/tmp`` and ``/dev/shm`` in a mount namespace of its own.
+
 The profile (measured with bubblewrap 0.8 on Debian 12): read-only binds of ``/usr`` (shared
 libraries), the Python install (base interpreter and the site-packages in use), the harness
 (a private copy of ``recipes.py``, ``worker.py``, ``transport.py``) and the submission's

@@ -1,15 +1,25 @@
 """The trusted side of secure grading: run recipes against a submission in a sandboxed worker.
 
-This process never imports student code. :class:`SecureRunner` starts one worker per
-submission (bubblewrap + rlimits + seccomp, see :mod:`grader.sandbox.profile` and
-:mod:`grader.harness.worker`), sends it recipes (:mod:`grader.harness.recipes`) and receives
-plain arrays (:mod:`grader.harness.transport`). Every result is validated here: the frame's
-nonce, the output
-names, dtype (real numbers only), number of dimensions and size. Comparison with the
+This process never imports student code. Under bubblewrap, :class:`SecureRunner` starts one
+sandbox per submission, the zygote (:mod:`grader.harness.zygote`; bubblewrap + rlimits, see
+:mod:`grader.sandbox.profile`), which holds every library the runner may grade (``libraries``;
+one per graded function in :mod:`grader.sandbox.library`) and has NumPy imported. Each worker
+(:mod:`grader.harness.worker`) is a fork of it in a user, mount and IPC namespace of its own,
+seeing only its own library at ``/submission/cs231n_lib``, with a fresh ``/tmp`` and
+``/dev/shm``, and a seccomp filter that also confines signals to itself. Workers run one at a
+time: the next is forked only once the zygote has reaped the previous one. Without
+bubblewrap, or where a fork cannot isolate itself (the zygote says so when it starts), every
+worker is a process of its own, as before.
+
+The runner sends a worker recipes (:mod:`grader.harness.recipes`) and receives plain arrays
+(:mod:`grader.harness.transport`). Every result is validated here: the frame's nonce, the
+output names, dtype (real numbers only), number of dimensions and size. Comparison with the
 reference is the caller's job and happens in the caller's process.
 
 A crash (``os._exit``, a segfault, a forged or malformed frame) or a timeout costs that
-call only: the worker is killed and a fresh one starts at the next call.
+call only: the worker is killed and a fresh one (a fork: milliseconds) starts at the next
+call. A zygote that dies or stops answering is the sandbox failing, never the submission (no
+worker can signal, limit or trace it): it is replaced once, then :class:`WorkerStartFailed`.
 
     with SecureRunner("submissions/alice") as runner:
         result = runner.run({"kind": "call", "module": "cs231n_lib.layers",
@@ -258,9 +268,9 @@ class SecureRunner:
         try:
             hello = zygote.greeting(self.start_timeout_s)
         except ZygoteLost as exc:
-            tail = zygote.stderr_tail()
-            self._stop_zygote()
-            raise _StartFailed(f"the sandbox did not start ({exc})", tail) from None
+            self._stop_zygote()  # reaped first: then its stderr has been read to the end
+            raise _StartFailed(f"the sandbox did not start ({exc})", zygote.stderr_tail()) \
+                from None
         if hello.get("status") != "ready":
             self._stop_zygote()
             raise _StartFailed("the sandbox sent a bad greeting", zygote.stderr_tail())
