@@ -333,56 +333,52 @@ def assert_forked(runner: SecureRunner, zygote_starts: int = 1) -> None:
     assert "signals to itself only" in runner.seccomp, runner.seccomp
 
 
+def attack(runner: SecureRunner, function: str, library: str = "first") -> list[int]:
+    """Run one of fork_escape's attacks in a worker over ``library``; its 0/1 findings."""
+    runner.select(library)
+    res = runner.run(call(function))
+    assert res.ok, res
+    return res.outputs["out"].tolist()
+
+
+def assert_others_unharmed(runner: SecureRunner, rng: np.random.Generator) -> None:
+    """The honest composition, graded next in a fresh fork of the same zygote, is fine."""
+    runner.select("other")
+    assert_honest(runner, rng)
+    assert_forked(runner)
+
+
 @pytest.mark.sandbox
 def test_a_forked_worker_leaves_nothing_for_the_next(bwrap, rng):
     with escape_runner() as runner:
-        runner.select("first")
-        res = runner.run(call("plant"))
-        assert res.ok, res
-        planted = dict(zip(_PLACES + ("shm", "msg", "sem", "mq"),
-                           res.outputs["out"].tolist(), strict=True))
+        planted = dict(zip(_PLACES + ("shm", "msg", "sem", "mq"), attack(runner, "plant"),
+                           strict=True))
         # Only its own fresh /tmp and /dev/shm are writable; no SysV IPC, no message queue.
         assert {k for k, v in planted.items() if v} == {"/tmp", "/dev/shm"}, planted
-        res = runner.run(call("look"))  # the same worker still sees what it did
-        assert res.ok and res.outputs["out"][len(_PLACES) + 2] == 1
-        runner.select("second")  # same files, a fresh worker
-        res = runner.run(call("look"))
-        assert res.ok, res
-        seen = res.outputs["out"].tolist()
+        assert attack(runner, "look")[len(_PLACES) + 2] == 1  # the same worker sees its state
+        seen = attack(runner, "look", "second")  # same files, a fresh worker
         assert seen[:len(_PLACES)] == [0] * len(_PLACES), seen  # no planted file anywhere
         assert seen[len(_PLACES):] == [0, 0, 0, 0, 0, 1, 1], seen  # IPC, state, NumPy, 1 thread
         assert_forked(runner)
-        runner.select("other")
-        assert_honest(runner, rng)
-        assert_forked(runner)
+        assert_others_unharmed(runner, rng)
 
 
 @pytest.mark.sandbox
 def test_a_forked_worker_cannot_signal_limit_or_stop_anyone_else(bwrap, rng):
     with escape_runner() as runner:
-        runner.select("first")
-        res = runner.run(call("strike"))
-        assert res.ok, res
-        assert res.outputs["out"].tolist() == [0] * res.outputs["out"].size, res.outputs
-        res = runner.run(call("own_signals"))
-        assert res.ok and res.outputs["out"].tolist() == [2], res
-        runner.select("other")
-        assert_honest(runner, rng)
-        assert_forked(runner)  # the zygote was neither killed, stopped nor limited
+        struck = attack(runner, "strike")
+        assert struck == [0] * len(struck), struck
+        assert attack(runner, "own_signals") == [2]  # its own signals still work
+        assert_others_unharmed(runner, rng)  # the zygote was neither killed, stopped nor limited
 
 
 @pytest.mark.sandbox
 def test_a_forked_worker_sees_no_other_process_and_no_other_composition(bwrap, rng):
     with escape_runner() as runner:
-        runner.select("first")
-        res = runner.run(call("pry"))
-        assert res.ok, res
-        succeeded, tried, listed, other, own = res.outputs["out"].tolist()
+        succeeded, tried, listed, other, own = attack(runner, "pry")
         assert tried >= 6  # bwrap's init and the zygote at least
-        assert succeeded == 0 and listed == 0 and other == 0 and own == 1, res.outputs
-        runner.select("other")  # and the honest composition is the honest one
-        assert_honest(runner, rng)
-        assert_forked(runner)
+        assert (succeeded, listed, other, own) == (0, 0, 0, 1)
+        assert_others_unharmed(runner, rng)  # and the honest composition is the honest one
 
 
 @pytest.mark.sandbox
@@ -408,10 +404,12 @@ def test_a_zygote_that_dies_is_replaced_once_then_grading_stops(bwrap, rng):
     with escape_runner() as runner:
         runner.select("other")
         assert_honest(runner, rng)
-        runner._zygote.proc.kill()  # the sandbox failing under a call: not the student
+        runner._zygote.proc.kill()  # the sandbox failing between calls: not the student
+        runner._zygote.proc.wait()
         assert_honest(runner, rng)
         assert len(runner.sandbox_seconds) == 2 and runner._zygote is not None
         runner.bwrap = "/nonexistent/bwrap"
         runner._zygote.proc.kill()
+        runner._zygote.proc.wait()
         with pytest.raises(WorkerStartFailed):
             runner.run(call("relu", np.ones(3)))

@@ -208,6 +208,8 @@ class ZygoteProcess:
             ZygoteLost: no well-formed answer within ``timeout_s`` (the zygote is then
                 marked lost; the runner replaces it).
         """
+        if not self.lost and self.proc.poll() is not None:
+            self.lost = True  # bubblewrap exited: the sandbox is going, whatever still answers
         if self.lost:
             raise ZygoteLost("the zygote was lost earlier")
         try:
