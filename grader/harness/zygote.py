@@ -166,8 +166,8 @@ def isolate(name: str, tmpfs_mb: int) -> None:
 def _child(name: str, fds: list[int], config: dict) -> int:
     """In the forked worker: isolate, then serve. Returns the exit code (never returns to
     the zygote's loop: the caller ``os._exit``s)."""
-    for sig in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, signal.SIG_DFL)
+    # Signal dispositions stay Python's own (SIGPIPE ignored, SIGINT raises), as in a worker
+    # started on its own: the zygote installs no handler of its own.
     try:
         _own_fds(*fds)
         isolate(name, int(config.get("tmpfs_mb", 16)))
@@ -220,7 +220,10 @@ class Zygote:
             if name not in self.names:
                 return {"ok": False, "error": f"no composition {name!r}"}
             config = {**self.base, "nonce": str(message.get("nonce", ""))}
-            self.pid = self.fork(name, fds, config)
+            try:
+                self.pid = self.fork(name, fds, config)
+            except OSError as exc:  # EAGAIN, ENOMEM: say so; the runner replaces the zygote
+                return {"ok": False, "error": f"fork failed: {exc}"}
             self.pidfd = os.pidfd_open(self.pid)
             return {"ok": True, "pid": self.pid}
         finally:
