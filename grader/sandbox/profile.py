@@ -346,5 +346,7 @@ def sandbox_status() -> str:
     works, what = probe_bwrap(find_bwrap())
     if works:
         return (f"sandbox: {what}; read-only Python and submission, private /tmp, no network, "
-                f"uid {SANDBOX_UID}, no capabilities, rlimits, seccomp (no processes)")
+                f"uid {SANDBOX_UID}, no capabilities, rlimits, seccomp (no processes); library "
+                "workers: forks of one zygote per submission, each in its own user/mount/IPC "
+                "namespace, where the kernel allows it (else one sandbox each)")
     return f"{UNAVAILABLE_LINE} ({what})"
