@@ -9,8 +9,9 @@ filter is not installed and the status line says so). Standard library only.
 adds: signals only to the process itself (``kill``, ``tgkill``, ``rt_sigqueueinfo``,
 ``rt_tgsigqueueinfo`` must name its own pid; ``tkill`` and the pidfd calls are refused), no
 changing another process's limits or scheduling (``prlimit64``, ``sched_set*`` only for pid
-0 or itself; ``setpriority``, ``ioprio_set``, ``kcmp``, ``process_madvise`` refused), and no
-SysV IPC or POSIX message queues (their objects outlive the process that made them). The
+0 or itself; ``setpriority``, ``ioprio_set``, ``kcmp``, ``process_madvise`` refused), no
+SysV IPC or POSIX message queues (their objects outlive the process that made them), and
+none of the new mount API (``fsopen``, ``move_mount``, ``open_tree``, ...). The
 zygote and the previous worker run as the same uid, so without these a worker could stop,
 starve or signal them.
 """
@@ -46,6 +47,9 @@ _DENY_OTHERS = {
     66: "semctl", 220: "semtimedop", 68: "msgget", 69: "msgsnd", 70: "msgrcv", 71: "msgctl",
     240: "mq_open", 241: "mq_unlink", 242: "mq_timedsend", 243: "mq_timedreceive",
     244: "mq_notify", 245: "mq_getsetattr",
+    # the new mount API: its namespace's mounts are the worker's isolation
+    428: "open_tree", 429: "move_mount", 430: "fsopen", 431: "fsconfig", 432: "fsmount",
+    433: "fspick", 442: "mount_setattr",
 }
 # ... and allowed only when their first argument (a pid) is the caller's own pid (or, where
 # the kernel reads 0 as "the caller", 0). ``kill(0, ...)`` means the whole process group.
