@@ -413,3 +413,29 @@ def test_a_zygote_that_dies_is_replaced_once_then_grading_stops(bwrap, rng):
         runner._zygote.proc.wait()
         with pytest.raises(WorkerStartFailed):
             runner.run(call("relu", np.ones(3)))
+
+
+@pytest.mark.sandbox
+def test_the_zygote_forks_one_worker_at_a_time(bwrap, rng):
+    from grader.sandbox.runner import _StartFailed
+
+    with escape_runner() as runner:
+        runner.select("other")
+        assert_honest(runner, rng)  # a worker is running
+        zygote = runner._zygote
+        with pytest.raises(_StartFailed, match="not been reaped"):
+            runner._spawn(zygote)  # a second one while the first lives: refused
+        assert zygote.lost  # and that zygote is not trusted again: the next call replaces it
+        assert_honest(runner, rng)
+        assert len(runner.sandbox_seconds) == 2
+
+
+@pytest.mark.sandbox
+def test_a_missing_library_costs_only_itself(bwrap, rng, tmp_path):
+    with SecureRunner(ADV / "honest", require_sandbox=True, libraries={
+            "gone": tmp_path / "nowhere" / "cs231n_lib", "other": ADV / "honest" / "cs231n_lib"},
+            ) as runner:
+        runner.select("gone")
+        res = runner.run(call("relu", np.ones(3)))
+        assert res.kind == "exception" and "no cs231n_lib" in res.error
+        assert_others_unharmed(runner, rng)

@@ -251,7 +251,10 @@ class SecureRunner:
                   "worker": self._worker_config()}
         argv = [sbx.python_executable(), "-S", "-B", "-P",
                 f"{sbx.SANDBOX_HARNESS}/grader/harness/zygote.py", json.dumps(config)]
-        cmd = self._bwrap(argv, libraries={n: str(p) for n, p in self.libraries.items()})
+        # A library that is missing is not bound (bubblewrap would refuse them all); a worker
+        # over it fails before the fork: run() answers "the submission has no cs231n_lib/".
+        cmd = self._bwrap(argv, libraries={n: str(p) for n, p in self.libraries.items()
+                                           if p.is_dir()})
         try:
             proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
