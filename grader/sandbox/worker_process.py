@@ -128,20 +128,28 @@ def _close(*fds: int) -> None:
                 pass
 
 
-class WorkerProcess:
-    """One running worker process and its pipes."""
+class _WorkerPipes:
+    """What every worker has: the runner's ends of its request and result pipes, the nonces
+    its frames may carry, and the tail of its stderr."""
 
-    def __init__(self, proc: subprocess.Popen, req: int, res: int, nonce: str) -> None:
-        self.proc = proc
+    def __init__(self, req: int, res: int, nonce: str, stderr_fd: int) -> None:
         self.req = req
         self.res = res
         self.nonce = nonce
         self.used_nonces: set[str] = {nonce}
         self.seccomp = ""
-        self._stderr = _StderrTail(_take_stderr(proc))
+        self._stderr = _StderrTail(stderr_fd)
 
     def stderr_tail(self) -> str:
         return self._stderr.text()
+
+
+class WorkerProcess(_WorkerPipes):
+    """One running worker process and its pipes."""
+
+    def __init__(self, proc: subprocess.Popen, req: int, res: int, nonce: str) -> None:
+        self.proc = proc
+        super().__init__(req, res, nonce, _take_stderr(proc))
 
     def poll(self) -> int | None:
         return self.proc.poll()
@@ -253,7 +261,7 @@ class ZygoteProcess:
         return code
 
 
-class ForkedWorker:
+class ForkedWorker(_WorkerPipes):
     """One worker forked by a :class:`ZygoteProcess`: the runner's ends of its three pipes,
     and its exit code as the zygote reports it."""
 
@@ -263,17 +271,9 @@ class ForkedWorker:
                  nonce: str) -> None:
         self.zygote = zygote
         self.pid = pid
-        self.req = req
-        self.res = res
-        self.nonce = nonce
-        self.used_nonces: set[str] = {nonce}
-        self.seccomp = ""
         self._code: int | None = None
         self._reaped = False
-        self._stderr = _StderrTail(err)
-
-    def stderr_tail(self) -> str:
-        return self._stderr.text()
+        super().__init__(req, res, nonce, err)
 
     def _ask(self, message: dict, timeout_s: float) -> int | None:
         if self._reaped:
