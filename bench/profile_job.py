@@ -127,7 +127,11 @@ def instrument() -> dict:
     def on_function(args, kwargs, dt):
         t["functions"][args[0].name] = dt
 
-    def on_start(args, kwargs, dt):
+    def on_start(args, kwargs, dt):  # a worker: a fork of the zygote (its first: + the zygote)
+        t["library"]["worker starts"] += dt
+        t["library"]["worker start count"] += 1
+
+    def on_sandbox(args, kwargs, dt):  # bubblewrap + Python + NumPy: the zygote
         t["library"]["sandbox starts"] += dt
         t["library"]["sandbox start count"] += 1
 
@@ -145,6 +149,7 @@ def instrument() -> dict:
 
     _wrap(library, "_grade_function", on_function)
     _wrap(runner.SecureRunner, "_start", on_start)
+    _wrap(runner.SecureRunner, "_launch_sandbox", on_sandbox)
     _wrap(recipes, "run_recipe", on_reference)
     _wrap(library, "grade_library", on_lib)
     _wrap(library, "find_copies", on_copies)

@@ -31,11 +31,12 @@ def secret_texts() -> list[str]:
 
 
 def breaking_bwrap(folder: Path, real: str) -> Path:
-    """A bubblewrap that passes the start-of-run probe, then refuses to start any worker (as
-    a machine out of namespaces, or a bwrap broken mid-run, would)."""
+    """A bubblewrap that passes the start-of-run probe, then refuses to start any worker or
+    zygote (as a machine out of namespaces, or a bwrap broken mid-run, would)."""
     folder.mkdir(parents=True, exist_ok=True)
     wrapper = folder / "bwrap"
-    wrapper.write_text('#!/bin/sh\ncase "$*" in *grader/harness/worker.py*)\n'
+    wrapper.write_text('#!/bin/sh\n'
+                       'case "$*" in *grader/harness/worker.py*|*grader/harness/zygote.py*)\n'
                        '  echo "bwrap: Creating new namespace failed" >&2; exit 1;;\nesac\n'
                        f'exec {real} "$@"\n')
     wrapper.chmod(0o755)

@@ -310,3 +310,132 @@ def test_missing_package(sandboxed, rng, tmp_path):
         res = runner.run(call("relu", np.ones(2)))
         assert res.kind == "exception" and "cs231n_lib" in res.error
     assert_next_submission_ok(sandboxed, rng)
+
+
+# --------------------------------------------------------------------------- the zygote
+
+ESCAPE = ADV / "fork_escape" / "cs231n_lib"
+_PLACES = ("/tmp", "/dev/shm", "/", "/dev", "/submission", "/submission/cs231n_lib",
+           "/harness", "/compositions", "/proc", "/usr")  # as in fork_escape/layers.py
+
+
+def escape_runner() -> SecureRunner:
+    """One zygote over three compositions: two of the hostile library, one honest."""
+    return SecureRunner(ADV / "fork_escape", require_sandbox=True, libraries={
+        "first": ESCAPE, "second": ESCAPE, "other": ADV / "honest" / "cs231n_lib"})
+
+
+def assert_forked(runner: SecureRunner, zygote_starts: int = 1) -> None:
+    """Every worker so far was a fork of the same zygote, which is still answering."""
+    assert runner.fork_unavailable == "", runner.fork_unavailable
+    assert len(runner.sandbox_seconds) == zygote_starts
+    assert runner._zygote is not None and not runner._zygote.lost
+    assert "signals to itself only" in runner.seccomp, runner.seccomp
+
+
+def attack(runner: SecureRunner, function: str, library: str = "first") -> list[int]:
+    """Run one of fork_escape's attacks in a worker over ``library``; its 0/1 findings."""
+    runner.select(library)
+    res = runner.run(call(function))
+    assert res.ok, res
+    return res.outputs["out"].tolist()
+
+
+def assert_others_unharmed(runner: SecureRunner, rng: np.random.Generator) -> None:
+    """The honest composition, graded next in a fresh fork of the same zygote, is fine."""
+    runner.select("other")
+    assert_honest(runner, rng)
+    assert_forked(runner)
+
+
+@pytest.mark.sandbox
+def test_a_forked_worker_leaves_nothing_for_the_next(bwrap, rng):
+    with escape_runner() as runner:
+        planted = dict(zip(_PLACES + ("shm", "msg", "sem", "mq"), attack(runner, "plant"),
+                           strict=True))
+        # Only its own fresh /tmp and /dev/shm are writable; no SysV IPC, no message queue.
+        assert {k for k, v in planted.items() if v} == {"/tmp", "/dev/shm"}, planted
+        assert attack(runner, "look")[len(_PLACES) + 2] == 1  # the same worker sees its state
+        seen = attack(runner, "look", "second")  # same files, a fresh worker
+        assert seen[:len(_PLACES)] == [0] * len(_PLACES), seen  # no planted file anywhere
+        assert seen[len(_PLACES):] == [0, 0, 0, 0, 0, 1, 1], seen  # IPC, state, NumPy, 1 thread
+        assert_forked(runner)
+        assert_others_unharmed(runner, rng)
+
+
+@pytest.mark.sandbox
+def test_a_forked_worker_cannot_signal_limit_or_stop_anyone_else(bwrap, rng):
+    with escape_runner() as runner:
+        struck = attack(runner, "strike")
+        assert struck == [0] * len(struck), struck
+        assert attack(runner, "own_signals") == [2]  # its own signals still work
+        assert_others_unharmed(runner, rng)  # the zygote was neither killed, stopped nor limited
+
+
+@pytest.mark.sandbox
+def test_a_forked_worker_sees_no_other_process_and_no_other_composition(bwrap, rng):
+    with escape_runner() as runner:
+        succeeded, tried, listed, other, own = attack(runner, "pry")
+        assert tried >= 6  # bwrap's init and the zygote at least
+        assert (succeeded, listed, other, own) == (0, 0, 0, 1)
+        assert_others_unharmed(runner, rng)  # and the honest composition is the honest one
+
+
+@pytest.mark.sandbox
+def test_crashes_and_timeouts_cost_a_fork_not_the_zygote(bwrap, rng):
+    with SecureRunner(ADV / "os_exit", require_sandbox=True) as runner:
+        recipe, _ = affine_case(rng)
+        for _ in range(3):
+            assert runner.run(recipe).kind == "crash"
+            assert_honest(runner, rng)
+        assert runner.restarts == 3
+        assert_forked(runner)
+    with SecureRunner(ADV / "infinite_loop", require_sandbox=True, timeout_s=1.0) as runner:
+        res = runner.run(affine_case(rng)[0])
+        assert res.kind == "timeout", res
+        assert_honest(runner, rng)
+        assert_forked(runner)
+
+
+@pytest.mark.sandbox
+def test_a_zygote_that_dies_is_replaced_once_then_grading_stops(bwrap, rng):
+    from grader.sandbox.runner import WorkerStartFailed
+
+    with escape_runner() as runner:
+        runner.select("other")
+        assert_honest(runner, rng)
+        runner._zygote.proc.kill()  # the sandbox failing between calls: not the student
+        runner._zygote.proc.wait()
+        assert_honest(runner, rng)
+        assert len(runner.sandbox_seconds) == 2 and runner._zygote is not None
+        runner.bwrap = "/nonexistent/bwrap"
+        runner._zygote.proc.kill()
+        runner._zygote.proc.wait()
+        with pytest.raises(WorkerStartFailed):
+            runner.run(call("relu", np.ones(3)))
+
+
+@pytest.mark.sandbox
+def test_the_zygote_forks_one_worker_at_a_time(bwrap, rng):
+    from grader.sandbox.runner import _StartFailed
+
+    with escape_runner() as runner:
+        runner.select("other")
+        assert_honest(runner, rng)  # a worker is running
+        zygote = runner._zygote
+        with pytest.raises(_StartFailed, match="not been reaped"):
+            runner._spawn(zygote)  # a second one while the first lives: refused
+        assert zygote.lost  # and that zygote is not trusted again: the next call replaces it
+        assert_honest(runner, rng)
+        assert len(runner.sandbox_seconds) == 2
+
+
+@pytest.mark.sandbox
+def test_a_missing_library_costs_only_itself(bwrap, rng, tmp_path):
+    with SecureRunner(ADV / "honest", require_sandbox=True, libraries={
+            "gone": tmp_path / "nowhere" / "cs231n_lib", "other": ADV / "honest" / "cs231n_lib"},
+            ) as runner:
+        runner.select("gone")
+        res = runner.run(call("relu", np.ones(3)))
+        assert res.kind == "exception" and "no cs231n_lib" in res.error
+        assert_others_unharmed(runner, rng)

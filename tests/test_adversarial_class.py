@@ -37,6 +37,12 @@ WITH_DELEGATED_FORWARD = ("conv_backward_naive", "max_pool_backward_naive")
 #: worker's result pipe (garbage, a terabyte header, a wrong frame under the real nonce).
 UNPARSED = ("conv_forward_naive", "conv_backward_naive")
 FORGED = ("perceptron_predict", "perceptron_update", "fc_to_conv")
+#: The escaper's attacks on the fork server: leave things behind for the next function's
+#: worker and strike the zygote (perceptron_predict); borrow the real conv_fast from another
+#: function's composition (conv_forward_naive). Each returns a wrong answer unless it worked;
+#: conv_backward_naive's recipe runs that wrong forward first (one case compares through it).
+ESCAPED = ("perceptron_predict", "conv_forward_naive")
+ESCAPED_WITH_FORWARD = ("conv_backward_naive",)
 
 
 def cli(*args: str, cwd: Path | None = None, timeout: float = 1500) -> subprocess.CompletedProcess:
@@ -215,6 +221,16 @@ def test_a_broken_file_and_forged_frames_cost_only_their_own_functions(hostile_c
         assert "SyntaxError" in case["message"] + case["hint"], (name, case)
     for name in FORGED:
         assert not any(c["passed"] for c in report["functions"][name]["cases"]), name
+
+
+def test_a_forked_worker_cannot_reach_the_next_one_the_zygote_or_another_composition(
+        hostile_class):
+    _only_these_lost(hostile_class, "escaper", ESCAPED + ESCAPED_WITH_FORWARD)
+    report = json.loads((hostile_class["paths"].reports / "escaper.json").read_text())
+    assert report["sandboxed"] is True
+    for name in ESCAPED:  # a wrong answer, not a crash: the worker was not harmed either
+        outcomes = {c["outcome"] for c in report["functions"][name]["cases"]}
+        assert "wrong" in outcomes and "budget" not in outcomes, (name, outcomes)
 
 
 def test_exercises_are_judged_outside_the_kernel(hostile_class):

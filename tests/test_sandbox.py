@@ -158,8 +158,34 @@ def test_rlimits_cover_memory_cpu_files_and_core():
 
 def test_seccomp_program_is_well_formed():
     for readonly in (False, True):
-        code = seccomp_program(readonly)
-        assert len(code) % 8 == 0 and 0 < len(code) // 8 < 4096
+        for own_pid in (None, 4242):
+            code = seccomp_program(readonly, own_pid=own_pid)
+            assert len(code) % 8 == 0 and 0 < len(code) // 8 < 4096
+    # The kernel's filter (no own_pid) is what it was; a worker's names its own pid.
+    assert seccomp_program() == seccomp_program(own_pid=None)
+    assert struct.pack("=I", 4242) in seccomp_program(own_pid=4242)
+    with pytest.raises(ValueError, match="own_pid"):
+        seccomp_program(own_pid=0)
+
+
+def test_the_zygote_sees_every_composition_read_only(tmp_path):
+    libraries = {"relu_forward": str(tmp_path / "a" / "cs231n_lib"),
+                 "conv_forward_naive": str(tmp_path / "b" / "cs231n_lib")}
+    cmd = sbx.bwrap_command("/usr/bin/bwrap", harness_dir=str(tmp_path / "h"), package_dir=None,
+                            argv=["python", "zygote.py"], env={}, libraries=libraries)
+    binds = [(cmd[i], cmd[i + 1], cmd[i + 2]) for i in range(len(cmd) - 2)
+             if cmd[i] in ("--bind", "--ro-bind", "--dev-bind")]
+    for name, path in libraries.items():
+        assert ("--ro-bind", path, f"/compositions/{name}/cs231n_lib") in binds
+    assert all(kind == "--ro-bind" for kind, _, _ in binds)
+    # The forked worker's own mount point exists before the root is made read-only.
+    made = cmd.index("/submission/cs231n_lib", cmd.index("--dir"))
+    assert made < cmd.index("--remount-ro")
+
+
+def test_library_names_are_checked():
+    with pytest.raises(ValueError, match="library names"):
+        SecureRunner(ADV / "honest", sandbox=False, libraries={"../x": ADV / "honest"})
 
 
 def test_expected_output_names():

@@ -90,3 +90,26 @@ def test_a_broken_learner_file_costs_only_its_own_functions(tmp_path):
     lost = _lost(report)
     assert {"conv_forward_naive", "conv_backward_naive"} <= lost
     assert all(registry.get(n).module == "cs231n_lib.conv_naive" for n in lost), lost
+
+
+def test_a_function_cannot_reach_another_functions_composition_or_worker(tmp_path, bwrap):
+    """The escaper of tests/adversarial/class/ (its appended attacks), graded in one zygote:
+    conv_forward_naive cannot read the real conv_fast.py of the other compositions (found,
+    it would pass), and what perceptron_predict plants, patches and strikes costs only it
+    (and conv_backward_naive, whose recipe runs the wrong forward first)."""
+    from pathlib import Path
+
+    attack = Path(__file__).resolve().parent / "adversarial" / "class" / "escaper" / "append"
+    sub = make_reference_submission(tmp_path)
+    for path in sorted(attack.rglob("*.py")):
+        target = sub / path.relative_to(attack)
+        target.write_text(target.read_text() + path.read_text())
+    names = ["perceptron_predict", "perceptron_update", "conv_forward_naive",
+             "conv_backward_naive", "conv_forward_im2col", "max_pool_forward_naive",
+             "affine_forward", "relu_forward"]
+    report = grade_library(sub, names=names)
+    assert report.sandboxed
+    assert _lost(report) == {"perceptron_predict", "conv_forward_naive", "conv_backward_naive"}
+    for name in ("perceptron_predict", "conv_forward_naive"):
+        outcomes = {c.outcome.value for c in report.functions[name].cases}
+        assert "wrong" in outcomes, (name, outcomes)

@@ -4,6 +4,16 @@ No new processes (fork, vfork, clone without CLONE_THREAD, exec), no sockets but
 namespaces, mounts, ptrace, BPF, keyrings or io_uring; ``clone3`` answers ENOSYS so that glibc
 falls back to ``clone`` for threads. Classic BPF built by hand (x86-64 only; elsewhere the
 filter is not installed and the status line says so). Standard library only.
+
+``own_process_only`` (a library worker forked by the zygote, :mod:`grader.harness.zygote`)
+adds: signals only to the process itself (``kill``, ``tgkill``, ``rt_sigqueueinfo``,
+``rt_tgsigqueueinfo`` must name its own pid; ``tkill`` and the pidfd calls are refused), no
+changing another process's limits or scheduling (``prlimit64``, ``sched_set*`` only for pid
+0 or itself; ``setpriority``, ``ioprio_set``, ``kcmp``, ``process_madvise`` refused), no
+SysV IPC or POSIX message queues (their objects outlive the process that made them), and
+none of the new mount API (``fsopen``, ``move_mount``, ``open_tree``, ...). The
+zygote and the previous worker run as the same uid, so without these a worker could stop,
+starve or signal them.
 """
 
 from __future__ import annotations
@@ -29,6 +39,23 @@ _DENY_EPERM = {
     249: "request_key", 250: "keyctl", 425: "io_uring_setup", 135: "personality",
 }
 _CLONE, _CLONE3, _SOCKET = 56, 435, 41
+# With ``own_process_only``: refused outright ...
+_DENY_OTHERS = {
+    200: "tkill", 434: "pidfd_open", 424: "pidfd_send_signal", 438: "pidfd_getfd",
+    141: "setpriority", 251: "ioprio_set", 312: "kcmp", 440: "process_madvise",
+    29: "shmget", 30: "shmat", 31: "shmctl", 67: "shmdt", 64: "semget", 65: "semop",
+    66: "semctl", 220: "semtimedop", 68: "msgget", 69: "msgsnd", 70: "msgrcv", 71: "msgctl",
+    240: "mq_open", 241: "mq_unlink", 242: "mq_timedsend", 243: "mq_timedreceive",
+    244: "mq_notify", 245: "mq_getsetattr",
+    # the new mount API: its namespace's mounts are the worker's isolation
+    428: "open_tree", 429: "move_mount", 430: "fsopen", 431: "fsconfig", 432: "fsmount",
+    433: "fspick", 442: "mount_setattr",
+}
+# ... and allowed only when their first argument (a pid) is the caller's own pid (or, where
+# the kernel reads 0 as "the caller", 0). ``kill(0, ...)`` means the whole process group.
+_OWN_PID_ONLY = {62: "kill", 234: "tgkill", 129: "rt_sigqueueinfo", 297: "rt_tgsigqueueinfo"}
+_OWN_PID_OR_ZERO = {302: "prlimit64", 203: "sched_setaffinity", 142: "sched_setparam",
+                    144: "sched_setscheduler", 314: "sched_setattr"}
 # With ``readonly_fs`` (the rlimits-only mode, where the host file system is visible):
 _EROFS = 30
 _OPEN, _OPENAT, _OPENAT2 = 2, 257, 437
@@ -43,8 +70,13 @@ _DENY_EROFS = {
 }
 
 
-def seccomp_program(readonly_fs: bool = False, any_socket: bool = False) -> bytes:
+def seccomp_program(readonly_fs: bool = False, any_socket: bool = False,
+                    own_pid: int | None = None) -> bytes:
     """The classic-BPF filter as ``struct sock_filter[]`` bytes (x86-64 only).
+
+    ``own_pid`` (the pid of the process that will install it) confines signals, limits and
+    scheduling calls to that process and refuses SysV IPC and message queues (see the
+    module docstring); ``None`` leaves them alone (the notebook kernel's filter).
 
     ``readonly_fs`` also refuses (EROFS) every call that creates, changes or removes a file,
     and opening a file for writing. ``any_socket`` lets every socket family through (the
@@ -73,6 +105,25 @@ def seccomp_program(readonly_fs: bool = False, any_socket: bool = False) -> byte
     emit(jset, _CLONE_THREAD, 0, 1)
     emit(ret, _RET_ALLOW)
     emit(ret, _RET_ERRNO | _EPERM)
+    if own_pid is not None:
+        if not 0 < own_pid < 1 << 31:
+            raise ValueError(f"own_pid must be a positive pid, got {own_pid}")
+        for nr in sorted(_DENY_OTHERS):
+            emit(jeq, nr, 0, 1)
+            emit(ret, _RET_ERRNO | _EPERM)
+        for nr in sorted(_OWN_PID_ONLY):
+            emit(jeq, nr, 0, 4)
+            emit(ld, 16)  # low half of args[0]: the kernel reads a pid_t (32 bits)
+            emit(jeq, own_pid, 0, 1)
+            emit(ret, _RET_ALLOW)
+            emit(ret, _RET_ERRNO | _EPERM)
+        for nr in sorted(_OWN_PID_OR_ZERO):
+            emit(jeq, nr, 0, 5)
+            emit(ld, 16)
+            emit(jeq, own_pid, 1, 0)
+            emit(jeq, 0, 0, 1)
+            emit(ret, _RET_ALLOW)
+            emit(ret, _RET_ERRNO | _EPERM)
     if not any_socket:
         emit(jeq, _SOCKET, 0, 4)
         emit(ld, 16)  # socket family
@@ -95,8 +146,13 @@ def seccomp_program(readonly_fs: bool = False, any_socket: bool = False) -> byte
     return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
 
 
-def install_seccomp(readonly_fs: bool = False, any_socket: bool = False) -> str:
-    """Install :func:`seccomp_program` on every thread; returns a status line."""
+def install_seccomp(readonly_fs: bool = False, any_socket: bool = False,
+                    own_process_only: bool = False) -> str:
+    """Install :func:`seccomp_program` on every thread; returns a status line.
+
+    ``own_process_only`` confines signals and the like to this process (``os.getpid()`` now:
+    install it after the last fork of this process's setup).
+    """
     if sys.platform != "linux" or platform.machine() != "x86_64":
         return f"seccomp: not installed (only x86-64 Linux, this is {platform.machine()})"
     import ctypes
@@ -104,7 +160,9 @@ def install_seccomp(readonly_fs: bool = False, any_socket: bool = False) -> str:
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
-    code = seccomp_program(readonly_fs, any_socket)
+    import os
+
+    code = seccomp_program(readonly_fs, any_socket, os.getpid() if own_process_only else None)
     buf = ctypes.create_string_buffer(code, len(code))
     prog = SockFprog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
     libc = ctypes.CDLL(None, use_errno=True)
@@ -117,7 +175,8 @@ def install_seccomp(readonly_fs: bool = False, any_socket: bool = False) -> str:
     extra = ", no file writes" if readonly_fs else ""
     sockets = "sockets only in its own network namespace" if any_socket else (
         "no network sockets")
-    return f"seccomp: no processes, {sockets}{extra}"
+    own = ", signals to itself only, no SysV IPC" if own_process_only else ""
+    return f"seccomp: no processes, {sockets}{extra}{own}"
 
 
 def die_with_parent() -> None:

@@ -1,8 +1,11 @@
 """The program that runs inside the sandbox: it imports the submission's ``cs231n_lib``
 and performs recipes, one request at a time.
 
-Started by :mod:`grader.sandbox.runner` as ``python -S -B worker.py '<json config>'`` with the
-harness (this file, ``recipes.py``, ``transport.py``) and the submission on ``PYTHONPATH``.
+Under bubblewrap it is forked by the submission's zygote (:mod:`grader.harness.zygote`), which
+isolates the fork and then calls :func:`serve`; without bubblewrap (or where a fork cannot
+isolate itself) :mod:`grader.sandbox.runner` starts it as
+``python -S -B worker.py '<json config>'``. Either way the harness (this file,
+``recipes.py``, ``transport.py``) and the submission are on ``PYTHONPATH``.
 It speaks to the trusted parent only over two dedicated pipe fds (config ``req``/``res``);
 fd 1 and 2 belong to the student and go to a sink the parent caps.
 
@@ -12,7 +15,9 @@ The parent validates every frame, and compares outputs in its own process.
 Before touching student code the worker installs a seccomp filter (x86-64) that forbids
 creating processes (fork, vfork, exec, non-thread clone), non-Unix sockets, and namespace,
 mount, ptrace and BPF calls. It is irreversible, and it also holds when the worker runs as
-uid 0 outside the sandbox (where ``RLIMIT_NPROC`` does not bind).
+uid 0 outside the sandbox (where ``RLIMIT_NPROC`` does not bind). A forked worker's filter
+(``own_process_only``) also keeps signals, rlimits and scheduling calls to its own pid and
+refuses SysV IPC and message queues: the zygote runs as the same uid.
 """
 
 from __future__ import annotations
@@ -115,7 +120,9 @@ def serve(config: dict) -> int:
     # cannot read (/root), so that mode stays what it says it is, a weaker one.
     identity = privileges.drop_to() if config.get("drop_root") else "uid unchanged"
     readonly = bool(config.get("readonly_fs", False))
-    status = install_seccomp(readonly) if config.get("seccomp", True) else "seccomp: disabled"
+    own = bool(config.get("own_process_only", False))
+    status = (install_seccomp(readonly, own_process_only=own) if config.get("seccomp", True)
+              else "seccomp: disabled")
     if config.get("nproc"):
         n = int(config["nproc"])
         try:

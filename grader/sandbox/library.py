@@ -7,10 +7,13 @@ submission in a sandboxed worker (:class:`grader.sandbox.runner.SecureRunner`); 
 case passes — the same rule as its notebook grade cell, so the two can be compared.
 
 Each function is graded by a fresh worker over a library put together for it
-(:func:`compose_library`): the submission's own files only where the learner writes code,
-the release's files everywhere else (a submission cannot bring a "provided" module of its
-own), and the provided implementations of the same computation (the fast convolution for the
-naive one, ...: ``registry.PROVIDED_TWINS``) replaced by tripwires. A function that calls
+(:func:`compose_library`; all of a submission's compositions are made up front, and under
+bubblewrap one sandbox holds them and forks each function's worker, which sees its own
+composition only: :mod:`grader.harness.zygote`): the submission's own files only where the
+learner writes code, the release's files everywhere else (a submission cannot bring a
+"provided" module of its own), and the provided implementations of the same computation
+(the fast convolution for the naive one, ...: ``registry.PROVIDED_TWINS``) replaced by
+tripwires. A function that calls
 one scores 0 and is told why: a point means the function was written. So does one that pastes
 such an implementation into its own module (:mod:`grader.sandbox.copies`).
 
@@ -264,19 +267,27 @@ def grade_library(
     wanted = names or registry.names()
     copies = find_copies(submission_lib, Path(provided_lib), learner_files,
                          {n: registry.get(n).module for n in wanted}, _shipped_sources())
+    graded = [name for name in wanted if name not in copies]
     for name in wanted:
-        spec = registry.get(name)
         if name in copies:
-            report.functions[name] = _copied(spec, copies[name])
-            continue
-        with tempfile.TemporaryDirectory(prefix=f"cs231n-{name}-") as tmp:
-            Path(tmp).chmod(0o755)
+            report.functions[name] = _copied(registry.get(name), copies[name])
+    with tempfile.TemporaryDirectory(prefix="cs231n-compositions-") as tmp:
+        Path(tmp).chmod(0o755)
+        libraries = {}
+        for name in graded:  # every composition up front: the zygote holds them all
+            spec = registry.get(name)
             compose_library(submission_lib, Path(provided_lib), learner_files,
-                            spec.provided_twins, spec.name, Path(tmp))
-            with SecureRunner(Path(tmp), require_sandbox=require_sandbox,
-                              timeout_s=timeout_s) as runner:
+                            spec.provided_twins, spec.name, Path(tmp) / name)
+            libraries[name] = Path(tmp) / name / "cs231n_lib"
+        if libraries:
+            with SecureRunner(Path(tmp), require_sandbox=require_sandbox, timeout_s=timeout_s,
+                              libraries=libraries) as runner:
                 report.sandbox = runner.status
                 report.sandboxed = runner.sandboxed
-                report.functions[name] = _grade_function(spec, runner, budget_end, timeout_s)
+                for name in graded:
+                    runner.select(name)  # a fresh worker over this function's library
+                    report.functions[name] = _grade_function(registry.get(name), runner,
+                                                             budget_end, timeout_s)
+    report.functions = {name: report.functions[name] for name in wanted}
     report.seconds = round(time.monotonic() - start, 3)
     return report

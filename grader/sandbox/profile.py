@@ -1,5 +1,11 @@
 """Building the bubblewrap command line and the rlimits for the sandboxed worker.
 
+The library checks start one such sandbox per submission, the zygote
+(:mod:`grader.harness.zygote`): the same profile, plus every library composed for the
+submission read-only at ``/compositions/<name>/cs231n_lib`` and an empty mount point at
+``/submission/cs231n_lib``. Each forked worker binds its own composition there, covers
+``/compositions`` and takes a fresh ``/tmp`` and ``/dev/shm`` in a mount namespace of its own.
+
 The profile (measured with bubblewrap 0.8 on Debian 12): read-only binds of ``/usr`` (shared
 libraries), the Python install (base interpreter and the site-packages in use), the harness
 (a private copy of ``recipes.py``, ``worker.py``, ``transport.py``) and the submission's
@@ -28,12 +34,14 @@ import site
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 SANDBOX_HARNESS = "/harness"
 SANDBOX_SUBMISSION = "/submission"
+#: Where the zygote sees every library composed for a submission (``<name>/cs231n_lib``).
+SANDBOX_COMPOSITIONS = "/compositions"
 SANDBOX_UID = 65534
 UNAVAILABLE_LINE = "SANDBOX UNAVAILABLE: running with rlimits only"
 
@@ -192,11 +200,15 @@ def bwrap_command(
     argv: Sequence[str],
     env: dict[str, str],
     limits: Limits = Limits(),
+    libraries: Mapping[str, str] | None = None,
 ) -> list[str]:
-    """The worker's full ``bwrap ... -- argv`` command line.
+    """The worker's (or the zygote's) full ``bwrap ... -- argv`` command line.
 
     ``harness_dir`` is bound at ``/harness``; ``package_dir`` (the submission's
-    ``cs231n_lib``) at ``/submission/cs231n_lib``; both read-only.
+    ``cs231n_lib``) at ``/submission/cs231n_lib``; both read-only. ``libraries`` (the
+    zygote: name -> a composed ``cs231n_lib``) are bound read-only at
+    ``/compositions/<name>/cs231n_lib`` and an empty ``/submission/cs231n_lib`` is made for
+    each forked worker to bind its own over.
     """
     mounts = ["--size", str(limits.tmpfs_mb << 20), "--tmpfs", "/dev/shm"]
     for path in base_binds():
@@ -205,6 +217,10 @@ def bwrap_command(
     mounts += ["--dir", SANDBOX_SUBMISSION]
     if package_dir is not None:
         mounts += ["--ro-bind", package_dir, f"{SANDBOX_SUBMISSION}/cs231n_lib"]
+    if libraries is not None:
+        mounts += ["--dir", f"{SANDBOX_SUBMISSION}/cs231n_lib", "--dir", SANDBOX_COMPOSITIONS]
+        for name, path in sorted(libraries.items()):
+            mounts += ["--ro-bind", path, f"{SANDBOX_COMPOSITIONS}/{name}/cs231n_lib"]
     return profile_command(bwrap, mounts=mounts, chdir="/tmp", env=env, argv=argv,
                            tmpfs_mb=limits.tmpfs_mb)
 
@@ -330,5 +346,7 @@ def sandbox_status() -> str:
     works, what = probe_bwrap(find_bwrap())
     if works:
         return (f"sandbox: {what}; read-only Python and submission, private /tmp, no network, "
-                f"uid {SANDBOX_UID}, no capabilities, rlimits, seccomp (no processes)")
+                f"uid {SANDBOX_UID}, no capabilities, rlimits, seccomp (no processes); library "
+                "workers: forks of one zygote per submission, each in its own user/mount/IPC "
+                "namespace, where the kernel allows it (else one sandbox each)")
     return f"{UNAVAILABLE_LINE} ({what})"

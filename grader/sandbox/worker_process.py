@@ -1,15 +1,20 @@
 """A sandboxed worker process as the runner sees it, and what one call returns.
 
-:class:`RunResult` is the outcome of one recipe call; :class:`WorkerProcess` wraps the worker's
-``Popen`` (its pipes, a thread draining its stderr, kill and exit-code handling); the
+:class:`RunResult` is the outcome of one recipe call. A worker is either a process of its own
+(:class:`WorkerProcess`: the ``Popen`` of bubblewrap or, without it, of the rlimits-only
+worker) or a fork of the submission's zygote (:class:`ForkedWorker`, driven through
+:class:`ZygoteProcess`, the bubblewrap process of :mod:`grader.harness.zygote` and its control
+socket). Both offer the same pipes, stderr tail, ``poll``/``kill``/``exit_code``. The
 exceptions say that the sandbox is missing or broke. Trusted side; used by
 :mod:`grader.sandbox.runner`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -79,28 +84,23 @@ def describe_exit(code: int | None) -> tuple[str, str]:
     return "crash", f"the worker exited with status {code} (os._exit or a fatal error)"
 
 
-class WorkerProcess:
-    """One running worker process and its pipes."""
+class _StderrTail:
+    """A thread draining one pipe, keeping its last 4 KiB (student-controlled text).
 
-    def __init__(self, proc: subprocess.Popen, req: int, res: int, nonce: str) -> None:
-        self.proc = proc
-        self.req = req
-        self.res = res
-        self.nonce = nonce
-        self.used_nonces: set[str] = {nonce}
-        self.seccomp = ""
+    The thread owns ``fd`` and closes it at end of file: closed by anyone else while the
+    thread still reads, the number could be reused by another worker's pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
         self._tail = bytearray()
         self._lock = threading.Lock()
-        self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
-        self._drain.start()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
 
-    def _drain_stderr(self) -> None:
-        stream = self.proc.stderr
-        if stream is None:
-            return
+    def _drain(self) -> None:
         try:
             while True:
-                chunk = stream.read1(1 << 16) if hasattr(stream, "read1") else stream.read(1 << 16)
+                chunk = os.read(self.fd, 1 << 16)
                 if not chunk:
                     break
                 with self._lock:
@@ -108,35 +108,57 @@ class WorkerProcess:
                     del self._tail[:-4096]
         except (OSError, ValueError):
             pass
+        finally:
+            _close(self.fd)
 
-    def stderr_tail(self) -> str:
+    def text(self) -> str:
         with self._lock:
             return bytes(self._tail).decode("utf-8", "replace")[-2000:]
 
-    def kill(self) -> int | None:
-        proc = self.proc
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                proc.kill()
-            except ProcessLookupError:
-                pass
-        try:
-            code = proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            code = None
-        for fd in (self.req, self.res):
+    def join(self) -> None:
+        self._thread.join(timeout=1)
+
+
+def _close(*fds: int) -> None:
+    for fd in fds:
+        if fd >= 0:
             try:
                 os.close(fd)
             except OSError:
                 pass
+
+
+class _WorkerPipes:
+    """What every worker has: the runner's ends of its request and result pipes, the nonces
+    its frames may carry, and the tail of its stderr."""
+
+    def __init__(self, req: int, res: int, nonce: str, stderr_fd: int) -> None:
+        self.req = req
+        self.res = res
+        self.nonce = nonce
+        self.used_nonces: set[str] = {nonce}
+        self.seccomp = ""
+        self._stderr = _StderrTail(stderr_fd)
+
+    def stderr_tail(self) -> str:
+        return self._stderr.text()
+
+
+class WorkerProcess(_WorkerPipes):
+    """One running worker process and its pipes."""
+
+    def __init__(self, proc: subprocess.Popen, req: int, res: int, nonce: str) -> None:
+        self.proc = proc
+        super().__init__(req, res, nonce, _take_stderr(proc))
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def kill(self) -> int | None:
+        code = _kill_process(self.proc)
+        _close(self.req, self.res)
         self.req = self.res = -1
-        self._drain.join(timeout=1)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        self._stderr.join()
         return code
 
     def exit_code(self, wait_s: float = 2.0) -> int | None:
@@ -144,3 +166,138 @@ class WorkerProcess:
             return self.proc.wait(timeout=wait_s)
         except subprocess.TimeoutExpired:
             return None
+
+
+def _take_stderr(proc: subprocess.Popen) -> int:
+    """The fd of ``proc``'s stderr pipe, for a :class:`_StderrTail` to own."""
+    assert proc.stderr is not None
+    fd = os.dup(proc.stderr.fileno())
+    proc.stderr.close()
+    return fd
+
+
+def _kill_process(proc: subprocess.Popen) -> int | None:
+    """SIGKILL the process group of ``proc`` (it started a session) and reap it."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.kill()
+        except ProcessLookupError:
+            pass
+    try:
+        return proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+class ZygoteLost(Exception):
+    """The zygote did not answer (died, hung, or said something malformed)."""
+
+
+class ZygoteProcess:
+    """The submission's zygote: bubblewrap running :mod:`grader.harness.zygote`, and the
+    trusted end of its control socket. Only the runner talks to it; no worker can (each
+    closes its copy of the socket before anything else, and its seccomp filter stops it
+    signalling, limiting or tracing another process)."""
+
+    def __init__(self, proc: subprocess.Popen, ctl: socket.socket) -> None:
+        self.proc = proc
+        self.ctl = ctl
+        self.lost = False
+        self._stderr = _StderrTail(_take_stderr(proc))
+
+    def request(self, message: dict, timeout_s: float, fds: list[int] | None = None) -> dict:
+        """Send one message (and ``fds``), return the zygote's answer.
+
+        Raises:
+            ZygoteLost: no well-formed answer within ``timeout_s`` (the zygote is then
+                marked lost; the runner replaces it).
+        """
+        if not self.lost and self.proc.poll() is not None:
+            self.lost = True  # bubblewrap exited: the sandbox is going, whatever still answers
+        if self.lost:
+            raise ZygoteLost("the zygote was lost earlier")
+        try:
+            self.ctl.settimeout(timeout_s)
+            data = json.dumps(message).encode()
+            if fds:
+                socket.send_fds(self.ctl, [data], fds)
+            else:
+                self.ctl.send(data)
+            answer = self.ctl.recv(1 << 16)
+            if not answer:
+                raise ZygoteLost("the zygote closed its control socket")
+            reply = json.loads(answer)
+            if not isinstance(reply, dict):
+                raise ValueError("not an object")
+            return reply
+        except (OSError, ValueError) as exc:
+            self.lost = True
+            raise ZygoteLost(f"the zygote did not answer ({exc})") from None
+
+    def greeting(self, timeout_s: float) -> dict:
+        """The zygote's first message (sent unasked once it is ready)."""
+        try:
+            self.ctl.settimeout(timeout_s)
+            answer = self.ctl.recv(1 << 16)
+            reply = json.loads(answer) if answer else None
+        except (OSError, ValueError) as exc:
+            raise ZygoteLost(f"no greeting from the zygote ({exc})") from None
+        if not isinstance(reply, dict):
+            raise ZygoteLost("the zygote closed its control socket before greeting")
+        return reply
+
+    def stderr_tail(self) -> str:
+        return self._stderr.text()
+
+    def kill(self) -> int | None:
+        self.lost = True
+        self.ctl.close()
+        code = _kill_process(self.proc)
+        self._stderr.join()
+        return code
+
+
+class ForkedWorker(_WorkerPipes):
+    """One worker forked by a :class:`ZygoteProcess`: the runner's ends of its three pipes,
+    and its exit code as the zygote reports it."""
+
+    _REQUEST_S = 10.0  # the zygote answers at once; this is for a hung or dead one
+
+    def __init__(self, zygote: ZygoteProcess, pid: int, req: int, res: int, err: int,
+                 nonce: str) -> None:
+        self.zygote = zygote
+        self.pid = pid
+        self._code: int | None = None
+        self._reaped = False
+        super().__init__(req, res, nonce, err)
+
+    def _ask(self, message: dict, timeout_s: float) -> int | None:
+        if self._reaped:
+            return self._code
+        try:
+            status = self.zygote.request(message, timeout_s).get("status")
+        except ZygoteLost:
+            return None
+        if isinstance(status, int):
+            self._code, self._reaped = status, True
+        return self._code
+
+    def poll(self) -> int | None:
+        code = self._ask({"op": "wait", "timeout": 0}, self._REQUEST_S)
+        if code is None and self.zygote.lost:
+            return -signal.SIGKILL  # died with its zygote
+        return code
+
+    def exit_code(self, wait_s: float = 2.0) -> int | None:
+        return self._ask({"op": "wait", "timeout": wait_s}, wait_s + self._REQUEST_S)
+
+    def kill(self) -> int | None:
+        code = self._ask({"op": "kill"}, 30 + self._REQUEST_S)
+        _close(self.req, self.res)
+        self.req = self.res = -1
+        self._stderr.join()
+        return code
