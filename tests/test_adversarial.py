@@ -334,8 +334,10 @@ def assert_forked(runner: SecureRunner, zygote_starts: int = 1) -> None:
 
 
 def attack(runner: SecureRunner, function: str, library: str = "first") -> list[int]:
-    """Run one of fork_escape's attacks in a worker over ``library``; its 0/1 findings."""
-    runner.select(library)
+    """Run one of fork_escape's attacks in a worker over ``library`` (the current worker if
+    it serves that library already: select() always starts a fresh one); its 0/1 findings."""
+    if runner.selected != library:
+        runner.select(library)
     res = runner.run(call(function))
     assert res.ok, res
     return res.outputs["out"].tolist()
@@ -361,6 +363,17 @@ def test_a_forked_worker_leaves_nothing_for_the_next(bwrap, rng):
         assert seen[len(_PLACES):] == [0, 0, 0, 0, 0, 1, 1], seen  # IPC, state, NumPy, 1 thread
         assert_forked(runner)
         assert_others_unharmed(runner, rng)
+
+
+@pytest.mark.sandbox
+def test_selecting_the_same_library_again_starts_a_fresh_worker(bwrap):
+    """Functions with the same provided twins share a composition (grade_library), never a
+    worker: select() of the library already selected still forks a new one."""
+    with escape_runner() as runner:
+        attack(runner, "plant")
+        assert attack(runner, "look")[len(_PLACES) + 2] == 1  # state kept in this worker
+        runner.select("first")
+        assert attack(runner, "look")[len(_PLACES) + 2] == 0  # a fresh worker: none
 
 
 @pytest.mark.sandbox

@@ -7,7 +7,8 @@ submission in a sandboxed worker (:class:`grader.sandbox.runner.SecureRunner`); 
 case passes — the same rule as its notebook grade cell, so the two can be compared.
 
 Each function is graded by a fresh worker over a library put together for it
-(:func:`compose_library`; all of a submission's compositions are made up front, and under
+(:func:`compose_library`; all of a submission's compositions are made up front, one per set
+of provided twins, and under
 bubblewrap one sandbox holds them and forks each function's worker, which sees its own
 composition only: :mod:`grader.harness.zygote`): the submission's own files only where the
 learner writes code, the release's files everywhere else (a submission cannot bring a
@@ -80,7 +81,7 @@ def tripwire_source(module: str, provided: str, graded: str, names: list[str] | 
     With ``names`` the provided module is kept and only those functions are replaced;
     otherwise every top-level function and class of the module becomes a tripwire.
     """
-    head = (f'"""Stands in for cs231n_lib.{module} while {graded} is graded."""\n\n\n'
+    head = (f'"""Stands in for cs231n_lib.{module} while grading {graded}."""\n\n\n'
             f"class {TRIPWIRE_ERROR}(Exception):\n    pass\n\n\n"
             "def _tripwire(name):\n"
             "    def tripwire(*args, **kwargs):\n"
@@ -273,19 +274,26 @@ def grade_library(
             report.functions[name] = _copied(registry.get(name), copies[name])
     with tempfile.TemporaryDirectory(prefix="cs231n-compositions-") as tmp:
         Path(tmp).chmod(0o755)
-        libraries = {}
-        for name in graded:  # every composition up front: the zygote holds them all
-            spec = registry.get(name)
-            compose_library(submission_lib, Path(provided_lib), learner_files,
-                            spec.provided_twins, spec.name, Path(tmp) / name)
-            libraries[name] = Path(tmp) / name / "cs231n_lib"
+        # Every composition up front (the zygote holds them all), one per set of provided
+        # twins: functions with the same twins see the same files (read-only, and each
+        # function still gets a fresh worker of its own).
+        sharing: dict[tuple[str, ...], list[str]] = {}
+        for name in graded:
+            sharing.setdefault(tuple(registry.get(name).provided_twins), []).append(name)
+        libraries, composition = {}, {}
+        for twins, names in sharing.items():
+            key = names[0]
+            compose_library(submission_lib, Path(provided_lib), learner_files, twins,
+                            ", ".join(names), Path(tmp) / key)
+            libraries[key] = Path(tmp) / key / "cs231n_lib"
+            composition.update(dict.fromkeys(names, key))
         if libraries:
             with SecureRunner(Path(tmp), require_sandbox=require_sandbox, timeout_s=timeout_s,
                               libraries=libraries) as runner:
                 report.sandbox = runner.status
                 report.sandboxed = runner.sandboxed
                 for name in graded:
-                    runner.select(name)  # a fresh worker over this function's library
+                    runner.select(composition[name])  # a fresh worker, this function's library
                     report.functions[name] = _grade_function(registry.get(name), runner,
                                                              budget_end, timeout_s)
     report.functions = {name: report.functions[name] for name in wanted}

@@ -184,10 +184,9 @@ class SecureRunner:
         library's worker survives: it is killed and reaped before the next one starts)."""
         if name not in self.libraries:
             raise KeyError(f"no library {name!r} in this runner ({', '.join(self.libraries)})")
-        if name != self.selected:
-            self._stop()
-            self.selected = name
-            self.package_dir = self.libraries[name]
+        self._stop()  # also for the same library: a function never inherits another's worker
+        self.selected = name
+        self.package_dir = self.libraries[name]
 
     def _stop(self) -> int | None:
         worker, self._worker = self._worker, None
