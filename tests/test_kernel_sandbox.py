@@ -183,10 +183,12 @@ def test_kernelspec_starts_the_launcher_isolated(tmp_path, monkeypatch):
 def test_main_refuses_without_arguments_without_bwrap_or_outside_its_dir(
         monkeypatch, capsys, tmp_path):
     assert ks.main([]) == 2
-    monkeypatch.setattr(ks, "find_bwrap", lambda: None)
+    from grader.sandbox import kernel_launch
+
+    monkeypatch.setattr(kernel_launch, "find_bwrap", lambda: None)
     assert ks.main(["/nonexistent/kernel.json", str(tmp_path)]) == 3
     assert "bubblewrap" in capsys.readouterr().err
-    monkeypatch.setattr(ks, "find_bwrap", lambda: "/usr/bin/bwrap")
+    monkeypatch.setattr(kernel_launch, "find_bwrap", lambda: "/usr/bin/bwrap")
     assert ks.main([str(tmp_path / "kernel.json"), str(tmp_path)]) == 2
     assert "private kernel directory" in capsys.readouterr().err
 
