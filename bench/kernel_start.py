@@ -121,19 +121,20 @@ def whole_kernels(base: Path, repeats: int, mode: str) -> dict[str, float]:
     kernel_root = Path(tempfile.mkdtemp(prefix="cs231n-kb-"))
     os.environ["JUPYTER_PATH"] = str(ks.write_kernelspec(base / mode / "jupyter",
                                                           kernel_root).parents[1])
-    ours = ks.SandboxKernelManager.client_class
-    if mode == "stock-client":  # jupyter_client's own handshake, for comparison
-        ks.SandboxKernelManager.client_class = "jupyter_client.asynchronous.AsyncKernelClient"
-    if hasattr(ks, "set_fork_server"):
-        ks.set_fork_server(mode == "fork")
+    from jupyter_client.asynchronous import AsyncKernelClient
+
+    factory = ks.SandboxKernelManager.client_factory
+    factory.default_value = AsyncKernelClient if mode == "stock-client" else ks.SandboxKernelClient
+    ks.SandboxKernelManager.fork_server.default_value = mode == "fork"  # the trait's default
     launch, ready = [], []
     for _ in range(repeats):
         a, b = asyncio.run(_one_kernel(folder, kernel_root))
         launch.append(a)
         ready.append(b)
-    if hasattr(ks, "stop_fork_servers"):
-        ks.stop_fork_servers()
-    ks.SandboxKernelManager.client_class = ours
+    from grader.sandbox.kernel_fork import stop_fork_servers
+
+    stop_fork_servers()
+    factory.default_value = ks.SandboxKernelClient
     shutil.rmtree(kernel_root, ignore_errors=True)
     return {f"{mode}: start_kernel": statistics.median(launch),
             f"{mode}: wait_for_ready": statistics.median(ready),

@@ -29,6 +29,23 @@ _DENY_EPERM = {
     249: "request_key", 250: "keyctl", 425: "io_uring_setup", 135: "personality",
 }
 _CLONE, _CLONE3, _SOCKET = 56, 435, 41
+# With ``own_signals_only`` (a kernel forked by the kernel fork server, which must not reach
+# the server or anything else in its sandbox): signals only to itself, no SysV IPC or POSIX
+# message queues (they outlive the process), no handing another process a SIGIO/SIGURG.
+_DENY_SIGNALS = {200: "tkill", 424: "pidfd_send_signal", 434: "pidfd_open", 438: "pidfd_getfd"}
+_DENY_IPC = {
+    29: "shmget", 30: "shmat", 31: "shmctl", 67: "shmdt", 64: "semget", 65: "semop",
+    66: "semctl", 220: "semtimedop", 68: "msgget", 69: "msgsnd", 70: "msgrcv", 71: "msgctl",
+    240: "mq_open", 241: "mq_unlink", 242: "mq_timedsend", 243: "mq_timedreceive",
+    244: "mq_notify", 245: "mq_getsetattr",
+}
+#: kill(pid), tgkill(tgid, ...), rt_sigqueueinfo(tgid, ...), rt_tgsigqueueinfo(tgid, ...):
+#: the first argument must be the caller's pid, or minus it (its own process group:
+#: ipykernel interrupts itself with killpg; a process that cannot fork is alone in it).
+_SIGNAL_TO_PID = {62: "kill", 234: "tgkill", 129: "rt_sigqueueinfo", 297: "rt_tgsigqueueinfo"}
+_FCNTL, _IOCTL = 72, 16
+_F_SETOWN, _F_SETOWN_EX = 8, 15
+_FIOSETOWN, _SIOCSPGRP = 0x8901, 0x8902
 # With ``readonly_fs`` (the rlimits-only mode, where the host file system is visible):
 _EROFS = 30
 _OPEN, _OPENAT, _OPENAT2 = 2, 257, 437
@@ -43,14 +60,22 @@ _DENY_EROFS = {
 }
 
 
-def seccomp_program(readonly_fs: bool = False, any_socket: bool = False) -> bytes:
+def seccomp_program(readonly_fs: bool = False, any_socket: bool = False,
+                    own_signals_only: bool = False, pid: int | None = None) -> bytes:
     """The classic-BPF filter as ``struct sock_filter[]`` bytes (x86-64 only).
 
     ``readonly_fs`` also refuses (EROFS) every call that creates, changes or removes a file,
     and opening a file for writing. ``any_socket`` lets every socket family through (the
     notebook kernel: libzmq aborts when it cannot make a TCP socket; its network namespace
     has nothing but its own loopback, so the namespace, not this filter, keeps it offline).
+    ``own_signals_only``: ``kill``/``tgkill``/``rt_sigqueueinfo``/``rt_tgsigqueueinfo`` only
+    to ``pid`` (default: the caller's) or its process group ``-pid``, ``tkill`` and the
+    ``pidfd_*`` calls refused, SysV IPC and POSIX message queues refused, and no
+    ``F_SETOWN``/``FIOSETOWN`` (a SIGIO sent to another process), all with EPERM.
     """
+    import os
+
+    own = os.getpid() if pid is None else pid
     ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     prog: list[tuple[int, int, int, int]] = []
 
@@ -73,6 +98,24 @@ def seccomp_program(readonly_fs: bool = False, any_socket: bool = False) -> byte
     emit(jset, _CLONE_THREAD, 0, 1)
     emit(ret, _RET_ALLOW)
     emit(ret, _RET_ERRNO | _EPERM)
+    if own_signals_only:
+        for nr in sorted({**_DENY_SIGNALS, **_DENY_IPC}):
+            emit(jeq, nr, 0, 1)
+            emit(ret, _RET_ERRNO | _EPERM)
+        for nr in sorted(_SIGNAL_TO_PID):
+            emit(jeq, nr, 0, 5)
+            emit(ld, 16)  # low half of args[0]: pid_t is 32 bits
+            emit(jeq, own & 0xFFFFFFFF, 2, 0)
+            emit(jeq, -own & 0xFFFFFFFF, 1, 0)
+            emit(ret, _RET_ERRNO | _EPERM)
+            emit(ret, _RET_ALLOW)
+        for nr, cmds in ((_FCNTL, (_F_SETOWN, _F_SETOWN_EX)), (_IOCTL, (_FIOSETOWN, _SIOCSPGRP))):
+            emit(jeq, nr, 0, 5)
+            emit(ld, 24)  # low half of args[1]: the command
+            emit(jeq, cmds[0], 1, 0)
+            emit(jeq, cmds[1], 0, 1)
+            emit(ret, _RET_ERRNO | _EPERM)
+            emit(ret, _RET_ALLOW)
     if not any_socket:
         emit(jeq, _SOCKET, 0, 4)
         emit(ld, 16)  # socket family
@@ -95,7 +138,8 @@ def seccomp_program(readonly_fs: bool = False, any_socket: bool = False) -> byte
     return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
 
 
-def install_seccomp(readonly_fs: bool = False, any_socket: bool = False) -> str:
+def install_seccomp(readonly_fs: bool = False, any_socket: bool = False,
+                    own_signals_only: bool = False) -> str:
     """Install :func:`seccomp_program` on every thread; returns a status line."""
     if sys.platform != "linux" or platform.machine() != "x86_64":
         return f"seccomp: not installed (only x86-64 Linux, this is {platform.machine()})"
@@ -104,7 +148,7 @@ def install_seccomp(readonly_fs: bool = False, any_socket: bool = False) -> str:
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
-    code = seccomp_program(readonly_fs, any_socket)
+    code = seccomp_program(readonly_fs, any_socket, own_signals_only)
     buf = ctypes.create_string_buffer(code, len(code))
     prog = SockFprog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
     libc = ctypes.CDLL(None, use_errno=True)
@@ -115,6 +159,8 @@ def install_seccomp(readonly_fs: bool = False, any_socket: bool = False) -> str:
     if rc != 0:
         return f"seccomp: not installed (errno {ctypes.get_errno()})"
     extra = ", no file writes" if readonly_fs else ""
+    if own_signals_only:
+        extra += ", signals only to itself, no SysV IPC or message queues"
     sockets = "sockets only in its own network namespace" if any_socket else (
         "no network sockets")
     return f"seccomp: no processes, {sockets}{extra}"

@@ -31,11 +31,12 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import DottedObjectName, Unicode
+from traitlets import Bool, DottedObjectName, Type, Unicode
 
 from grader.sandbox.kernel_launch import (  # noqa: F401 - the kernel's names, in one place
     _BOOT,
@@ -122,19 +123,56 @@ class SandboxKernelManager(AsyncKernelManager):
     """
 
     kernel_root = Unicode("", config=True, help="Directory for the per-kernel directories.")
+    fork_server = Bool(True, config=True, help="Fork kernels from the job's kernel fork "
+                       "server (grader.sandbox.kernel_fork) instead of a bubblewrap each.")
     client_class = DottedObjectName("grader.sandbox.kernel.SandboxKernelClient")
+    client_factory = Type(SandboxKernelClient, klass=AsyncKernelClient, config=True)
 
-    async def _async_pre_start_kernel(self, **kw):  # type: ignore[override]
+    def _new_private_dir(self) -> Path:
+        """``<kernel_root>/k-XXXX/conn/``: the launcher's directory of a bubblewrap kernel."""
         root = self.kernel_root or tempfile.gettempdir()
         os.makedirs(root, mode=0o700, exist_ok=True)
         kdir = Path(tempfile.mkdtemp(prefix="k-", dir=root))
         conn = kdir / "conn"
         conn.mkdir(mode=0o700)
         self._private_dir = kdir
+        return conn
+
+    async def _async_pre_start_kernel(self, **kw):  # type: ignore[override]
+        from grader.sandbox.kernel_fork import ForkedKernelProvisioner, fork_server_for
+
+        server = None
+        if self.fork_server:
+            root = self.kernel_root or tempfile.gettempdir()
+            os.makedirs(root, mode=0o700, exist_ok=True)
+            server = fork_server_for(kw.get("cwd") or os.getcwd(), root)
+        if server is not None:
+            # <kernel_root>/z-XXXX/conns/c-XXXX/: the server's, each kernel sees its own only.
+            conn = server.new_conn_dir()
+            self._private_dir = conn
+        else:
+            conn = self._new_private_dir()
         self.transport = "ipc"
         self.connection_file = str(conn / "kernel.json")
         self.ip = str(conn / "ipc")
+        if self.provisioner is None:
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+            self.provisioner = ForkedKernelProvisioner(
+                kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+        self.provisioner.fork_server = server
         return await super()._async_pre_start_kernel(**kw)
+
+    def own_sandbox_command(self, extra_arguments: list[str]) -> list[str]:
+        """After the fork server failed: move to a private directory of the kernel's own
+        (new connection file, same keys) and return the kernelspec's bubblewrap command."""
+        forked_dir = self._private_dir
+        conn = self._new_private_dir()
+        self.connection_file = str(conn / "kernel.json")
+        self.ip = str(conn / "ipc")
+        self._connection_file_written = False
+        self.write_connection_file()
+        shutil.rmtree(forked_dir, ignore_errors=True)
+        return self.format_kernel_cmd(extra_arguments=extra_arguments)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)

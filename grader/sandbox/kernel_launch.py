@@ -71,6 +71,45 @@ def stage_exposed_files(folder: Path, dst: Path) -> list[str]:
                         max_total=MAX_EXPOSED_TOTAL, max_files=MAX_EXPOSED_FILES).copied
 
 
+def _kernel_profile(cwd: str, *, exposed: Path | None, harness: Path | None,
+                    exposed_at: str | None) -> tuple[list[str], dict[str, str]]:
+    """The mounts (before the kernel's own) and the environment every kernel sandbox shares.
+
+    ``cwd`` becomes a fresh tmpfs; ``exposed``'s entries are bound read-only under it, or
+    (``exposed_at``, the fork server) the whole of ``exposed`` at that path instead.
+    """
+    ro = list(base_binds())
+    if not any(sys.prefix == p or sys.prefix.startswith(p + "/") for p in ro):
+        ro.append(sys.prefix)  # the venv itself (pyvenv.cfg, bin/python)
+    mounts: list[str] = []
+    for path in ro:
+        mounts += ["--ro-bind", path, path]
+    mounts += ["--ro-bind-try", "/etc/fonts", "/etc/fonts"]  # matplotlib text, nothing secret
+    mounts += ["--perms", "0777", "--size", str(KERNEL_CWD_MB << 20), "--tmpfs", cwd]
+    if exposed is not None and exposed_at is not None:
+        mounts += ["--ro-bind", str(exposed), exposed_at]
+    elif exposed is not None:
+        for entry in sorted(os.listdir(exposed)):
+            mounts += ["--ro-bind", str(exposed / entry), os.path.join(cwd, entry)]
+    if harness is not None:
+        mounts += ["--ro-bind", str(harness), SANDBOX_HARNESS]
+    env = {
+        **base_env("/tmp"),
+        "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "JUPYTER_PLATFORM_DIRS": "1",
+    }
+    env.update({k: os.environ[k] for k in PASS_ENV if k in os.environ})
+    return mounts, env
+
+
+def _shim_argv(config: dict, as_root: bool | None, args: list[str]) -> list[str]:
+    shim = f"{SANDBOX_HARNESS}/grader/harness/kernel_shim.py"
+    nproc = nproc_limit(Limits(nproc=KERNEL_NPROC)) if (
+        runs_as_root() if as_root is None else as_root) else 0
+    return [sys.executable, "-s", shim, json.dumps({"nproc": nproc, **config}), *args]
+
+
 def kernel_command(
     connection_file: str,
     cwd: str,
@@ -87,34 +126,43 @@ def kernel_command(
     tmpfs that stands at ``cwd``; ``harness`` a copy of :mod:`grader.harness`.
     """
     conn = os.path.realpath(connection_file)
-    conn_dir = os.path.dirname(conn)
     cwd = os.path.realpath(cwd)
-    ro = list(base_binds())
-    if not any(sys.prefix == p or sys.prefix.startswith(p + "/") for p in ro):
-        ro.append(sys.prefix)  # the venv itself (pyvenv.cfg, bin/python)
-    mounts: list[str] = []
-    for path in ro:
-        mounts += ["--ro-bind", path, path]
-    mounts += ["--ro-bind-try", "/etc/fonts", "/etc/fonts"]  # matplotlib text, nothing secret
-    mounts += ["--bind", conn_dir, conn_dir]
-    mounts += ["--perms", "0777", "--size", str(KERNEL_CWD_MB << 20), "--tmpfs", cwd]
-    if exposed is not None:
-        for entry in sorted(os.listdir(exposed)):
-            mounts += ["--ro-bind", str(exposed / entry), os.path.join(cwd, entry)]
-    if harness is not None:
-        mounts += ["--ro-bind", str(harness), SANDBOX_HARNESS]
-    env = {
-        **base_env("/tmp"),
-        "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
-        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        "JUPYTER_PLATFORM_DIRS": "1",
-    }
-    env.update({k: os.environ[k] for k in PASS_ENV if k in os.environ})
-    shim = f"{SANDBOX_HARNESS}/grader/harness/kernel_shim.py"
-    nproc = nproc_limit(Limits(nproc=KERNEL_NPROC)) if (
-        runs_as_root() if as_root is None else as_root) else 0
-    launch = [sys.executable, "-s", shim, json.dumps({"nproc": nproc}), conn,
-              *(kernel_args or [])]
+    mounts, env = _kernel_profile(cwd, exposed=exposed, harness=harness, exposed_at=None)
+    mounts += ["--bind", os.path.dirname(conn), os.path.dirname(conn)]
+    launch = _shim_argv({}, as_root, [conn, *(kernel_args or [])])
+    return profile_command(bwrap, mounts=mounts, chdir=cwd, env=env, argv=launch,
+                           tmpfs_mb=KERNEL_TMPFS_MB, as_root=as_root)
+
+
+#: Where the kernel fork server sees the read-only copies of the exposed files (each forked
+#: kernel binds them under its own tmpfs at the notebook folder's path, then hides this).
+FORK_SERVER_EXPOSED = "/exposed"
+
+
+def fork_server_command(
+    conns: str,
+    cwd: str,
+    bwrap: str,
+    fd: int,
+    *,
+    exposed: Path,
+    harness: Path,
+    as_root: bool | None = None,
+) -> list[str]:
+    """The ``bwrap … kernel_shim.py CONFIG --fork-server FD`` command of a kernel fork server.
+
+    The same profile as :func:`kernel_command`, but instead of one kernel's connection
+    directory, ``conns`` (the parent of the connection directories of the job's forked
+    kernels, each of which hides all but its own) is bound writable, and ``exposed`` is
+    whole at :data:`FORK_SERVER_EXPOSED`. ``fd``: the server's end of its Unix socket.
+    """
+    conns, cwd = os.path.realpath(conns), os.path.realpath(cwd)
+    mounts, env = _kernel_profile(cwd, exposed=exposed, harness=harness,
+                                  exposed_at=FORK_SERVER_EXPOSED)
+    mounts += ["--bind", conns, conns]
+    config = {"cwd": cwd, "conns": conns, "exposed": FORK_SERVER_EXPOSED,
+              "cwd_mb": KERNEL_CWD_MB, "tmp_mb": KERNEL_TMPFS_MB}
+    launch = _shim_argv(config, as_root, ["--fork-server", str(fd)])
     return profile_command(bwrap, mounts=mounts, chdir=cwd, env=env, argv=launch,
                            tmpfs_mb=KERNEL_TMPFS_MB, as_root=as_root)
 
@@ -184,6 +232,36 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(log, 1)
     os.dup2(log, 2)
     # exec: the kernel manager's process *is* bwrap, so killing it kills the kernel.
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
+def fork_server_main(argv: list[str]) -> int:
+    """``ZDIR FD``: start a kernel fork server for the working directory (never returns).
+
+    ``ZDIR`` (made by :class:`grader.sandbox.kernel_fork.KernelForkServer`) receives
+    ``files/`` (the staged exposed files), ``harness/`` and ``server.log``; ``ZDIR/conns``
+    already exists. ``FD`` is the server's end of its socket, inherited.
+    """
+    zdir, fd = Path(argv[0]), int(argv[1])
+    bwrap = find_bwrap()
+    if bwrap is None:
+        print("grader.sandbox.kernel: bubblewrap (bwrap) not found", file=sys.stderr)
+        return 3
+    exposed = zdir / "files"
+    stage_exposed_files(Path(os.getcwd()), exposed)
+    harness = copy_harness(zdir / "harness")
+    if runs_as_root():
+        os.chown(zdir / "conns", SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
+        for path in (zdir, harness):
+            path.chmod(0o755)
+    command = fork_server_command(str(zdir / "conns"), os.getcwd(), bwrap, fd,
+                                  exposed=exposed, harness=harness)
+    _set_limits()  # inherited by every forked kernel (RLIMIT_CPU counts per process)
+    log = os.open(zdir / "server.log",
+                  os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
     os.execv(command[0], command)
     return 0  # not reached
 
