@@ -39,9 +39,10 @@ WARM_MODULES = ("numpy", "matplotlib", "matplotlib.figure", "matplotlib.backend_
 
 #: Imported by the fork server only, after :data:`WARM_MODULES`: what ``ipykernel_launcher``
 #: imports before it makes its zmq context (the context, its threads and sockets are made in
-#: each forked kernel, never before the fork).
+#: each forked kernel, never before the fork). Not ``matplotlib_inline.backend_inline``: on
+#: import it hooks itself into the running IPython shell, which exists only in the kernel.
 SERVER_MODULES = ("zmq", "ipykernel.kernelapp", "ipykernel.zmqshell", "ipykernel.iostream",
-                  "jupyter_client.session", "matplotlib_inline.backend_inline")
+                  "jupyter_client.session")
 
 # Linux constants (x86-64 and the other usual architectures)
 _CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
