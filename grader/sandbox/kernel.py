@@ -34,9 +34,10 @@ import time
 import uuid
 from pathlib import Path
 
+import zmq.asyncio
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Bool, DottedObjectName, Type, Unicode
+from traitlets import Bool, DottedObjectName, Type, Unicode, default
 
 from grader.sandbox.kernel_launch import (  # noqa: F401 - the kernel's names, in one place
     _BOOT,
@@ -65,6 +66,10 @@ from grader.sandbox.kernel_launch import (  # noqa: F401 - the kernel's names, i
 HANDSHAKE_POLL_S = 0.02
 HANDSHAKE_IOPUB_S = 0.02
 HANDSHAKE_RESEND_S = 1.0
+#: How soon a client socket tries again to connect to a kernel socket that is not bound yet
+#: (libzmq: 100 ms; the client connects as soon as the kernel is launched, a forked kernel
+#: binds a few tens of milliseconds later). A retry is one connect() on a Unix socket path.
+RECONNECT_IVL_MS = 5
 
 
 class SandboxKernelClient(AsyncKernelClient):
@@ -76,6 +81,14 @@ class SandboxKernelClient(AsyncKernelClient):
     sent before the kernel binds waits in the client's queue: it is not lost), so a kernel
     that is ready is seen within tens of milliseconds instead of up to 0.4-1.2 s later.
     """
+
+    def _context_default(self) -> zmq.asyncio.Context:
+        """The client's own context (as jupyter_client's), whose sockets retry a connection to
+        a kernel socket not bound yet every :data:`RECONNECT_IVL_MS`."""
+        self._created_context = True
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        return context
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:  # type: ignore[override]
         from queue import Empty
@@ -127,6 +140,15 @@ class SandboxKernelManager(AsyncKernelManager):
                        "server (grader.sandbox.kernel_fork) instead of a bubblewrap each.")
     client_class = DottedObjectName("grader.sandbox.kernel.SandboxKernelClient")
     client_factory = Type(SandboxKernelClient, klass=AsyncKernelClient, config=True)
+
+    @default("context")
+    def _context_default(self) -> zmq.asyncio.Context:
+        """This manager's own context (as jupyter_client's), with a short reconnect interval
+        for every socket it and its clients make (see :data:`RECONNECT_IVL_MS`)."""
+        self._created_context = True
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        return context
 
     def _new_private_dir(self) -> Path:
         """``<kernel_root>/k-XXXX/conn/``: the launcher's directory of a bubblewrap kernel."""
