@@ -178,3 +178,60 @@ def test_host_pid_follows_the_namespace_pid_under_an_ancestor():
     # This process is its own namespace pid outside any pid namespace (NSpid has one entry):
     # nothing matches, rather than a wrong process.
     assert kf._host_pid(os.getppid(), me) is None
+
+
+@pytest.mark.skipif(not (os.uname().sysname == "Linux" and os.uname().machine == "x86_64"),
+                    reason="the seccomp filter is x86-64 Linux only")
+def test_own_signals_only_lets_a_process_signal_itself_and_nothing_else():
+    """In a forked child of the test: the filter as a forked kernel installs it."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - reported through the pipe
+        code = 0
+        try:
+            import ctypes
+            import fcntl
+            import signal
+
+            from grader.harness.seccomp import install_seccomp
+
+            os.setsid()
+            status = install_seccomp(any_socket=True, own_signals_only=True)
+            libc = ctypes.CDLL(None, use_errno=True)
+
+            def errno_of(fn) -> int:
+                try:
+                    fn()
+                    return 0
+                except OSError as exc:
+                    return exc.errno or -1
+
+            def shm() -> None:
+                if libc.shmget(0x5EEE, 4096, 0o1000 | 0o600) < 0:
+                    raise OSError(ctypes.get_errno(), "shmget")
+
+            got = {
+                "status": "signals only to itself" in status,
+                "self": errno_of(lambda: os.kill(os.getpid(), 0)),
+                "own_group": errno_of(lambda: os.killpg(os.getpid(), 0)),
+                "parent": errno_of(lambda: os.kill(os.getppid(), 0)),
+                "all": errno_of(lambda: os.kill(-1, 0)),
+                "group0": errno_of(lambda: os.kill(0, 0)),
+                "raise": errno_of(lambda: signal.pthread_kill(__import__("threading")
+                                                              .get_ident(), 0)),
+                "shm": errno_of(shm),
+                "setown": errno_of(lambda: fcntl.fcntl(read, fcntl.F_SETOWN, os.getppid())),
+                "getown": errno_of(lambda: fcntl.fcntl(read, fcntl.F_GETOWN)),
+            }
+            os.write(write, json.dumps(got).encode())
+        except BaseException as exc:  # noqa: BLE001
+            os.write(write, json.dumps({"error": repr(exc)}).encode())
+            code = 1
+        os._exit(code)
+    os.close(write)
+    data = os.read(read, 4096)
+    os.waitpid(pid, 0)
+    os.close(read)
+    got = json.loads(data)
+    assert got == {"status": True, "self": 0, "own_group": 0, "parent": 1, "all": 1,
+                   "group0": 1, "raise": 0, "shm": 1, "setown": 1, "getown": 0}, got

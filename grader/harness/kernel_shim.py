@@ -193,13 +193,20 @@ def isolate(config: dict, conn_dir: str) -> None:
     _unshare_user(0, uid, 0, 0)
 
 
+def _threads() -> int:
+    """Threads of this process as the kernel counts them (C threads too, e.g. a BLAS pool)."""
+    return len(os.listdir("/proc/self/task"))
+
+
 def _child(config: dict, ctl: socket.socket, log_fd: int, conn_file: str,
-           extra: list[str]) -> None:
+           extra: list[str], server_pid: int) -> None:
     """The forked kernel: never returns (ipykernel runs, then the process exits)."""
     code = 1
     try:
         _, libc = _libc()
         libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)  # dies with the server
+        if os.getppid() != server_pid:  # the server died before the line above
+            os._exit(1)
         os.setsid()  # its own session and process group (ipykernel interrupts with killpg)
         ctl_fd = ctl.detach()
         os.dup2(log_fd, 1)
@@ -232,8 +239,6 @@ def serve(config: dict, fd: int) -> int:
     still running is killed first), ``{"op": "poll"}`` (``{"exit": None | status}``),
     ``{"op": "ping"}``. The socket closing ends the server.
     """
-    import threading
-
     _, libc = _libc()
     libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)  # no kernel may read or write our memory
     sys.path.remove("/harness")
@@ -243,10 +248,11 @@ def serve(config: dict, fd: int) -> int:
     import grader.harness.seccomp  # noqa: F401 - the child installs it after isolate()
 
     ctl = socket.socket(fileno=fd)
+    server_pid = os.getpid()
     child: int | None = None
     exit_status: int | None = None
     print(f"kernel fork server: ready, pid {os.getpid()}", file=sys.stderr, flush=True)
-    ctl.send(json.dumps({"ready": os.getpid(), "threads": threading.active_count()}).encode())
+    ctl.send(json.dumps({"ready": os.getpid(), "threads": _threads()}).encode())
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(ctl, _MAX_REQUEST, 1)
@@ -264,7 +270,7 @@ def serve(config: dict, fd: int) -> int:
             if child is not None and exit_status is None:  # one kernel at a time
                 os.kill(child, 9)
                 os.waitpid(child, 0)
-            if threading.active_count() != 1:
+            if _threads() != 1:
                 answer = {"error": "the fork server has threads: no fork"}
             elif len(fds) != 1:
                 answer = {"error": "a spawn request carries the kernel's log fd"}
@@ -272,7 +278,7 @@ def serve(config: dict, fd: int) -> int:
                 child, exit_status = os.fork(), None
                 if child == 0:
                     _child(config, ctl, fds[0], str(request["conn"]),
-                           [str(a) for a in request.get("args", [])])
+                           [str(a) for a in request.get("args", [])], server_pid)
                 answer = {"pid": child}
         elif op == "poll":
             answer = {"exit": exit_status if child is not None else 0}

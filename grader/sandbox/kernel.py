@@ -15,11 +15,33 @@ directory of its own (:class:`SandboxKernelManager`) and sees only:
   notebook code runs; seccomp (no processes, no network sockets); rlimits on memory, CPU
   time, file size and processes.
 
+Two ways to get there, the same rules either way:
+
+* **forked** (the default, ``SandboxKernelManager.fork_server``): the grading job keeps one
+  sandbox per notebook folder, the kernel fork server (:mod:`grader.sandbox.kernel_fork`),
+  which has done the imports (NumPy, matplotlib, IPython, ipykernel) once, as uid 65534,
+  with no thread, socket or zmq context. Each notebook's kernel is forked from it and, before
+  anything else, makes a user, mount and IPC namespace of its own: a fresh tmpfs at the
+  folder's path with read-only binds of the exposed files, a fresh ``/tmp`` and
+  ``/dev/shm``, and of the connection directories (``<kernel_root>/z-*/conns/c-*``) only its
+  own; a second user namespace then leaves it no capability over those mounts, and its
+  seccomp filter also refuses signals to any process but itself, SysV IPC and message queues
+  (it cannot stop or reach the server, or leave anything for the next kernel). One kernel at
+  a time; the server runs no notebook code. Ready in ~0.2 s instead of ~1 s.
+* **a bubblewrap of its own** (``fork_server = False``; or whenever the server cannot be
+  started, died, or refuses: a warning says so, and the job goes on): the launcher
+  (:mod:`grader.sandbox.kernel_launch`) stages the exposed files into ``<kernel_root>/k-*/``
+  and execs bubblewrap around the kernel shim.
+
 Wiring (nbclient 0.11, jupyter_client 8, bubblewrap 0.8): nbgrader's ``Execute`` uses
 :class:`SandboxKernelManager` (``kernel_manager_class``) with the ``ipc`` transport (TCP would
-need the network namespace) and a kernelspec whose argv starts this module with ``python -I``
-from the repository's absolute path (never from the notebook folder, which a submission
-controls). The kernelspec asks for ``interrupt_mode = "message"``: a SIGINT sent to bubblewrap
+need the network namespace) and a kernelspec whose argv starts the launcher
+(:mod:`grader.sandbox.kernel_launch`) with ``python -I`` from the repository's absolute path
+(never from the notebook folder, which a submission controls); forked kernels come through
+:class:`grader.sandbox.kernel_fork.ForkedKernelProvisioner`, which the manager sets itself
+(no entry point), so nbgrader's ``Execute`` sees an ordinary kernel manager.
+:class:`SandboxKernelClient` polls the kernel_info handshake in short slices. The kernelspec
+asks for ``interrupt_mode = "message"``: a SIGINT sent to bubblewrap
 never reaches the kernel, and nbgrader interrupts a cell that runs past its timeout.
 """
 
@@ -129,10 +151,12 @@ class SandboxKernelClient(AsyncKernelClient):
 class SandboxKernelManager(AsyncKernelManager):
     """A kernel manager that gives every kernel a fresh private directory.
 
-    ``<kernel_root>/k-XXXX/conn/`` holds the connection file and the ``ipc`` sockets (the
-    only host directory the kernel can write to); the launcher keeps its log and the copies
-    of the library files beside it, out of the kernel's reach. A kernel can therefore never
-    prepare anything for the next kernel or for the trusted code that writes the next file.
+    ``<kernel_root>/k-XXXX/conn/`` (a bubblewrap kernel) or the fork server's
+    ``<kernel_root>/z-XXXX/conns/c-XXXX/`` (a forked kernel) holds the connection file and the
+    ``ipc`` sockets (the only host directory the kernel can write to); the launcher or the
+    server keeps the logs and the copies of the library files elsewhere, out of its reach. A
+    kernel can therefore never prepare anything for the next kernel or for the trusted code
+    that writes the next file.
     """
 
     kernel_root = Unicode("", config=True, help="Directory for the per-kernel directories.")

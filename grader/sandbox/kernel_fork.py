@@ -16,6 +16,14 @@ kernel seccomp filter with ``own_signals_only``. Kernels run one at a time.
 the server is missing, dead or refuses, the notebook's kernel is started the old way, in a
 bubblewrap of its own (never unsandboxed), and a warning says so.
 
+What a forked kernel shares with the server, unlike a kernel started from scratch: the
+state of the imported modules as they were after import (NumPy's global random state is
+re-seeded in every kernel, Python's ``random`` re-seeds itself at fork) and the hash seed of
+``str`` (so set iteration order is the same in every kernel of a job). The server itself has
+no seccomp filter (its children need ``unshare`` and ``mount`` before they install theirs);
+it runs only this harness, reads requests only from the job, and no kernel can reach it: its
+socket is closed in every kernel, it is not dumpable, and a kernel may signal only itself.
+
 The server is started from the job's main thread (bubblewrap's ``--die-with-parent`` follows
 the thread that started it) and is stopped at the end of the job (:func:`stop_fork_servers`,
 also ``atexit``); the server and its kernels die with the job process in any case.
