@@ -8,7 +8,8 @@ beside a notebook), then times, wall clock, medians of ``--repeats`` rounds:
 * bubblewrap + the kernel's Python doing nothing, then doing the shim's warm imports;
 * a whole kernel as nbclient sees it: ``start_kernel`` (the launch) and ``wait_for_ready``
   (until the kernel_info handshake is done), for each way of starting one
-  (``bwrap``: a bubblewrap per kernel; ``fork``: forked by the job's kernel fork server).
+  (``bwrap``: a bubblewrap per kernel; ``fork``: forked by the job's kernel fork server;
+  ``stock-client``: a bubblewrap per kernel and jupyter_client's own handshake).
 
 Instrumentation only. Needs bubblewrap.
 """
@@ -95,10 +96,14 @@ def phases(base: Path, repeats: int) -> dict[str, float]:
     return out
 
 
-async def _one_kernel(folder: Path, kernel_root: Path) -> tuple[float, float]:
-    from grader.sandbox.kernel import KERNEL_NAME, SandboxKernelManager
+async def _one_kernel(folder: Path, kernel_root: Path, mode: str) -> tuple[float, float]:
+    from jupyter_client.asynchronous import AsyncKernelClient
 
-    km = SandboxKernelManager(kernel_name=KERNEL_NAME, kernel_root=str(kernel_root))
+    from grader.sandbox.kernel import KERNEL_NAME, SandboxKernelClient, SandboxKernelManager
+
+    km = SandboxKernelManager(
+        kernel_name=KERNEL_NAME, kernel_root=str(kernel_root), fork_server=mode == "fork",
+        client_factory=AsyncKernelClient if mode == "stock-client" else SandboxKernelClient)
     km.transport = "ipc"
     start = time.perf_counter()
     await km.start_kernel(cwd=str(folder))
@@ -121,20 +126,14 @@ def whole_kernels(base: Path, repeats: int, mode: str) -> dict[str, float]:
     kernel_root = Path(tempfile.mkdtemp(prefix="cs231n-kb-"))
     os.environ["JUPYTER_PATH"] = str(ks.write_kernelspec(base / mode / "jupyter",
                                                           kernel_root).parents[1])
-    from jupyter_client.asynchronous import AsyncKernelClient
-
-    factory = ks.SandboxKernelManager.client_factory
-    factory.default_value = AsyncKernelClient if mode == "stock-client" else ks.SandboxKernelClient
-    ks.SandboxKernelManager.fork_server.default_value = mode == "fork"  # the trait's default
     launch, ready = [], []
     for _ in range(repeats):
-        a, b = asyncio.run(_one_kernel(folder, kernel_root))
+        a, b = asyncio.run(_one_kernel(folder, kernel_root, mode))
         launch.append(a)
         ready.append(b)
     from grader.sandbox.kernel_fork import stop_fork_servers
 
     stop_fork_servers()
-    factory.default_value = ks.SandboxKernelClient
     shutil.rmtree(kernel_root, ignore_errors=True)
     return {f"{mode}: start_kernel": statistics.median(launch),
             f"{mode}: wait_for_ready": statistics.median(ready),

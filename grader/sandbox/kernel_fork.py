@@ -49,7 +49,13 @@ from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
-from grader.sandbox.kernel_launch import EXPOSED_DIRS, EXPOSED_SUFFIXES, PASS_ENV, ROOT
+from grader.sandbox.kernel_launch import (
+    EXPOSED_DIRS,
+    EXPOSED_SUFFIXES,
+    LOG_FLAGS,
+    PASS_ENV,
+    ROOT,
+)
 from grader.sandbox.profile import SANDBOX_UID, runs_as_root
 
 log = logging.getLogger(__name__)
@@ -236,9 +242,7 @@ class KernelForkServer:
         if runs_as_root():
             os.chown(conn, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
         # The kernel's console goes to a log out of its reach (O_EXCL: never through a link).
-        logfd = os.open(self.zdir / f"{conn.parent.name}.log",
-                        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                        0o600)
+        logfd = os.open(self.zdir / f"{conn.parent.name}.log", LOG_FLAGS, 0o600)
         try:
             answer = self.request({"op": "spawn", "conn": str(conn), "args": list(args)},
                                   (logfd,))

@@ -181,6 +181,21 @@ def _set_limits() -> None:
         resource.setrlimit(res, (value, value))
 
 
+#: How a kernel's or the fork server's console log is opened: created here, never through a
+#: link (O_EXCL, O_NOFOLLOW), out of the kernel's reach (cell outputs travel over the ipc
+#: sockets, unaffected).
+LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _exec_logged(command: list[str], log_path: Path) -> None:
+    """Set the kernel rlimits, send stdout/stderr to ``log_path`` and exec ``command``."""
+    _set_limits()
+    log = os.open(log_path, LOG_FLAGS, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.execv(command[0], command)
+
+
 def _private_dir(connection_file: str, kernel_root: str) -> Path | None:
     """The kernel's private directory, if the connection file sits where
     :class:`SandboxKernelManager` puts it (``<kernel_root>/k-*/conn/kernel.json``)."""
@@ -224,15 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     # Extra arguments come from nbgrader's Execute.extra_arguments (trusted config).
     command = kernel_command(connection_file, os.getcwd(), bwrap, extra, exposed=exposed,
                              harness=harness)
-    _set_limits()
-    # The kernel's console chatter goes to a log in its private directory, out of its reach
-    # (cell outputs travel over the ipc sockets, unaffected). O_EXCL: never through a link.
-    log = os.open(kdir / "kernel.log",
-                  os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
     # exec: the kernel manager's process *is* bwrap, so killing it kills the kernel.
-    os.execv(command[0], command)
+    _exec_logged(command, kdir / "kernel.log")
     return 0  # not reached
 
 
@@ -257,12 +265,8 @@ def fork_server_main(argv: list[str]) -> int:
             path.chmod(0o755)
     command = fork_server_command(str(zdir / "conns"), os.getcwd(), bwrap, fd,
                                   exposed=exposed, harness=harness)
-    _set_limits()  # inherited by every forked kernel (RLIMIT_CPU counts per process)
-    log = os.open(zdir / "server.log",
-                  os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.execv(command[0], command)
+    # The limits are inherited by every forked kernel (RLIMIT_CPU counts per process).
+    _exec_logged(command, zdir / "server.log")
     return 0  # not reached
 
 
