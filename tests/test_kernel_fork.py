@@ -57,6 +57,9 @@ out = {
     "parent_mem": attempt(lambda: open(f"/proc/{os.getppid()}/mem", "rb").read(1)),
     "conns_seen": sorted(os.listdir(os.path.dirname(conn_dir))),
     "own_signal": attempt(lambda: os.kill(os.getpid(), 0)),
+    "caps": [line.split()[1] for line in open("/proc/self/status")
+             if line.startswith(("CapEff", "CapPrm"))],
+    "uid": os.getuid(),
 }
 print(json.dumps(out))
 """
@@ -133,6 +136,7 @@ def test_a_hostile_kernel_leaves_nothing_for_the_next_and_cannot_reach_the_serve
     for key in ("sysv_shm", "kill_parent", "kill_init", "kill_all", "kill_group0", "setown"):
         assert got[key] == "PermissionError:1" or got[key] == "OSError:1", (key, got)
     assert got["own_signal"] == "ok"
+    assert got["caps"] == ["0000000000000000"] * 2 and got["uid"] == 65534, got
     assert got["parent_mem"].startswith(("PermissionError", "OSError")), got
     assert len(got["conns_seen"]) == 1, got  # its own connection directory only
 

@@ -53,7 +53,8 @@ _CLONE_NEWNS, _CLONE_NEWIPC, _CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV = 1, 2, 4
 _MS_REMOUNT, _MS_BIND, _MS_MOVE, _MS_REC, _MS_PRIVATE = 32, 4096, 8192, 16384, 1 << 18
 _PR_SET_PDEATHSIG, _PR_SET_DUMPABLE = 1, 4
-_SYS_OPEN_TREE, _SYS_MOVE_MOUNT = 428, 429  # x86-64 (the seccomp filter is x86-64 only too)
+# x86-64 (the seccomp filter is x86-64 only too)
+_SYS_OPEN_TREE, _SYS_MOVE_MOUNT, _SYS_CAPSET = 428, 429, 126
 _OPEN_TREE_CLONE, _O_CLOEXEC, _AT_FDCWD, _MOVE_MOUNT_F_EMPTY_PATH = 1, 0o2000000, -100, 4
 #: Size of a request and of the fds it carries (log, nothing else).
 _MAX_REQUEST = 1 << 16
@@ -191,6 +192,16 @@ def isolate(config: dict, conn_dir: str) -> None:
     # A second user namespace: we are our old uid again, with no capability over the mounts
     # above (they belong to the first namespace) and nothing left to unmount them with.
     _unshare_user(0, uid, 0, 0)
+    _drop_capabilities()
+
+
+def _drop_capabilities() -> None:
+    """Give up the capabilities the second user namespace granted (they reach nothing but
+    that namespace; a kernel needs none): effective, permitted and inheritable all empty."""
+    ctypes, libc = _libc()
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)()  # two {effective, permitted, inheritable} words, all 0
+    _call(libc.syscall(ctypes.c_long(_SYS_CAPSET), header, data), "capset")
 
 
 def _threads() -> int:

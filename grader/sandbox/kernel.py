@@ -24,10 +24,11 @@ Two ways to get there, the same rules either way:
   anything else, makes a user, mount and IPC namespace of its own: a fresh tmpfs at the
   folder's path with read-only binds of the exposed files, a fresh ``/tmp`` and
   ``/dev/shm``, and of the connection directories (``<kernel_root>/z-*/conns/c-*``) only its
-  own; a second user namespace then leaves it no capability over those mounts, and its
-  seccomp filter also refuses signals to any process but itself, SysV IPC and message queues
-  (it cannot stop or reach the server, or leave anything for the next kernel). One kernel at
-  a time; the server runs no notebook code. Ready in ~0.2 s instead of ~1 s.
+  own; a second user namespace then leaves it no capability over those mounts (and it
+  drops the ones that namespace gave it), and its seccomp filter also refuses signals to
+  any process but itself, SysV IPC and message queues (it cannot stop or reach the server,
+  or leave anything for the next kernel). One kernel at a time; the server runs no
+  notebook code. Ready in ~0.2 s instead of ~1 s.
 * **a bubblewrap of its own** (``fork_server = False``; or whenever the server cannot be
   started, died, or refuses: a warning says so, and the job goes on): the launcher
   (:mod:`grader.sandbox.kernel_launch`) stages the exposed files into ``<kernel_root>/k-*/``
