@@ -239,3 +239,17 @@ def test_own_signals_only_lets_a_process_signal_itself_and_nothing_else():
     got = json.loads(data)
     assert got == {"status": True, "self": 0, "own_group": 0, "parent": 1, "all": 1,
                    "group0": 1, "raise": 0, "shm": 1, "setown": 1, "getown": 0}, got
+
+
+def test_the_folder_state_sees_exposed_files_only(tmp_path):
+    """A server staged the exposed files once: a change to them means a new server; the
+    notebooks nbgrader writes between kernels do not."""
+    (tmp_path / "cs231n_lib").mkdir()
+    lib = tmp_path / "cs231n_lib" / "conv.py"
+    lib.write_text("x = 1\n")
+    before = kf._folder_state(str(tmp_path))
+    (tmp_path / "00_history.ipynb").write_text("{}")
+    (tmp_path / "cs231n_lib" / "notes.bin").write_bytes(b"\0")
+    assert kf._folder_state(str(tmp_path)) == before
+    lib.write_text("x = 22\n")
+    assert kf._folder_state(str(tmp_path)) != before

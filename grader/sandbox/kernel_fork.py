@@ -53,6 +53,7 @@ from grader.sandbox.kernel_launch import (
     EXPOSED_DIRS,
     EXPOSED_SUFFIXES,
     LOG_FLAGS,
+    MAX_EXPOSED_FILES,
     PASS_ENV,
     ROOT,
 )
@@ -70,6 +71,9 @@ REQUEST_S = 10.0
 #: Starts of a server per folder before the job gives up on forking (then every notebook
 #: gets a bubblewrap of its own).
 MAX_SERVER_STARTS = 2
+#: Entries :func:`_folder_state` looks at before it stops (staging copies at most
+#: ``MAX_EXPOSED_FILES`` files anyway).
+_MAX_STATE_ENTRIES = 10 * MAX_EXPOSED_FILES
 
 
 class ForkServerError(RuntimeError):
@@ -79,10 +83,14 @@ class ForkServerError(RuntimeError):
 def _folder_state(cwd: str) -> tuple:
     """What of ``cwd`` the kernels are shown (the exposed files' paths, sizes, mtimes, inodes):
     a server staged an older state must not serve (lstat only: nothing followed or opened)."""
-    out = []
+    out: list[tuple] = []
+    seen = 0
     for top in EXPOSED_DIRS:
         for dirpath, dirnames, filenames in os.walk(os.path.join(cwd, top)):
             dirnames.sort()
+            seen += len(dirnames) + len(filenames)
+            if seen > _MAX_STATE_ENTRIES:  # a hostile folder only slows its own grading
+                return (*out, "too many entries")
             for name in sorted(filenames):
                 if not name.endswith(EXPOSED_SUFFIXES):
                     continue
