@@ -253,3 +253,21 @@ def test_the_folder_state_sees_exposed_files_only(tmp_path):
     assert kf._folder_state(str(tmp_path)) == before
     lib.write_text("x = 22\n")
     assert kf._folder_state(str(tmp_path)) != before
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+def test_a_server_that_cannot_start_means_a_bubblewrap_of_its_own(bwrap, folder, monkeypatch,
+                                                                   caplog):
+    """E.g. its isolation probe failed (no user namespaces here): never an unsandboxed kernel."""
+    nb_dir, root = folder
+
+    def cannot(self, cwd, kernel_root):
+        raise kf.ForkServerError("a forked kernel cannot isolate itself here: (test)")
+
+    monkeypatch.setattr(kf.KernelForkServer, "__init__", cannot)
+    with caplog.at_level(logging.WARNING, logger=kf.__name__):
+        look, seen = _run(nb_dir, root, LOOK)
+    assert not seen["forked"] and seen["server"] is None
+    assert "not started" in caplog.text and "bubblewrap of their own" in caplog.text
+    assert look["cwd"] == ["cs231n_lib"], look

@@ -242,6 +242,38 @@ def _child(config: dict, ctl: socket.socket, log_fd: int, conn_file: str,
         os._exit(code)
 
 
+def _probe_isolation(config: dict) -> str:
+    """Fork once, before serving: can a child make its namespaces and mounts and install its
+    filter here (user namespaces allowed, the kernel new enough)? "ok" or what failed. The
+    server then reports it, and the job starts kernels in a bubblewrap each if it failed."""
+    conn_dir = os.path.join(config["conns"], "c-probe")
+    os.mkdir(conn_dir, 0o700)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read)
+            isolate(config, conn_dir)
+            from grader.harness.seccomp import install_seccomp
+
+            status = install_seccomp(any_socket=True, own_signals_only=True)
+            if "signals only to itself" not in status:
+                raise OSError(status)
+            os.write(write, b"ok")
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - reported to the server
+            os.write(write, repr(exc).encode()[:500])
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as fh:
+        answer = fh.read().decode(errors="replace") or "the probe died"
+    os.waitpid(pid, 0)
+    os.rmdir(conn_dir)
+    return answer
+
+
 def serve(config: dict, fd: int) -> int:
     """The fork server's loop: one request at a time on socket ``fd`` (SOCK_SEQPACKET).
 
@@ -262,8 +294,11 @@ def serve(config: dict, fd: int) -> int:
     server_pid = os.getpid()
     child: int | None = None
     exit_status: int | None = None
-    print(f"kernel fork server: ready, pid {os.getpid()}", file=sys.stderr, flush=True)
-    ctl.send(json.dumps({"ready": os.getpid(), "threads": _threads()}).encode())
+    probe = _probe_isolation(config)
+    print(f"kernel fork server: pid {os.getpid()}, isolation probe: {probe}", file=sys.stderr,
+          flush=True)
+    ctl.send(json.dumps({"ready": os.getpid(), "threads": _threads(), "probe": probe}
+                        ).encode())
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(ctl, _MAX_REQUEST, 1)

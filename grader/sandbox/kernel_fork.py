@@ -206,6 +206,10 @@ class KernelForkServer:
         if hello.get("threads") != 1:
             self.stop()
             raise ForkServerError(f"the fork server has {hello.get('threads')} threads")
+        if hello.get("probe") != "ok":  # a forked kernel could not isolate itself here
+            self.stop()
+            raise ForkServerError(f"a forked kernel cannot isolate itself here: "
+                                  f"{hello.get('probe')}")
         self.sock.settimeout(REQUEST_S)
 
     def log_tail(self) -> str:
