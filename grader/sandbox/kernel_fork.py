@@ -9,12 +9,16 @@ and forks one kernel per notebook from it. Each forked kernel makes its own moun
 IPC namespaces before any notebook code runs (:func:`grader.harness.kernel_shim.isolate`:
 fresh tmpfs working directory with read-only binds of the exposed files, fresh ``/tmp`` and
 ``/dev/shm``, only its own connection directory), sheds its capabilities and installs the
-kernel seccomp filter with ``own_signals_only``. Kernels run one at a time.
+kernel seccomp filter with ``own_signals_only``. Kernels run one at a time. Before it
+serves, the server forks one probe child that must do all of that; if it cannot (no user
+namespaces on this host, say), the server is not used.
 
 :class:`ForkedKernelProvisioner` is what jupyter_client sees: ``poll``/``wait`` ask the server
 (which reaps the kernel), ``kill``/``send_signal`` use a pidfd on the kernel's host pid. When
 the server is missing, dead or refuses, the notebook's kernel is started the old way, in a
-bubblewrap of its own (never unsandboxed), and a warning says so.
+bubblewrap of its own (never unsandboxed), and a warning says so. (A kernel that was forked
+and then dies, before or after its handshake, is a dead kernel like any other: nbclient
+reports it; it is not started again.)
 
 What a forked kernel shares with the server, unlike a kernel started from scratch: the
 state of the imported modules as they were after import (NumPy's global random state is
