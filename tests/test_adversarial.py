@@ -330,7 +330,7 @@ def assert_forked(runner: SecureRunner, zygote_starts: int = 1) -> None:
     assert runner.fork_unavailable == "", runner.fork_unavailable
     assert len(runner.sandbox_seconds) == zygote_starts
     assert runner._zygote is not None and not runner._zygote.lost
-    assert "signals to itself only" in runner.seccomp, runner.seccomp
+    assert "signals only to itself" in runner.seccomp, runner.seccomp
 
 
 def attack(runner: SecureRunner, function: str, library: str = "first") -> list[int]:

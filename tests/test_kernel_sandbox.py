@@ -183,10 +183,12 @@ def test_kernelspec_starts_the_launcher_isolated(tmp_path, monkeypatch):
 def test_main_refuses_without_arguments_without_bwrap_or_outside_its_dir(
         monkeypatch, capsys, tmp_path):
     assert ks.main([]) == 2
-    monkeypatch.setattr(ks, "find_bwrap", lambda: None)
+    from grader.sandbox import kernel_launch
+
+    monkeypatch.setattr(kernel_launch, "find_bwrap", lambda: None)
     assert ks.main(["/nonexistent/kernel.json", str(tmp_path)]) == 3
     assert "bubblewrap" in capsys.readouterr().err
-    monkeypatch.setattr(ks, "find_bwrap", lambda: "/usr/bin/bwrap")
+    monkeypatch.setattr(kernel_launch, "find_bwrap", lambda: "/usr/bin/bwrap")
     assert ks.main([str(tmp_path / "kernel.json"), str(tmp_path)]) == 2
     assert "private kernel directory" in capsys.readouterr().err
 
@@ -261,9 +263,8 @@ def _cells(tree: dict[str, Path], port: int) -> list[tuple[str, str]]:
                    "'library_ro': attempt(lambda: write('cs231n_lib/__init__.py'))}))"),
         ("net", f"print(json.dumps({{'loopback': attempt(lambda: connect('127.0.0.1', {port})),"
                 f" 'outside': attempt(lambda: connect('1.1.1.1', 53))}}))"),
-        ("who", "uid_map = open('/proc/self/uid_map').read().split()\n"
-                "print(json.dumps({'uid': os.getuid(), 'gid': os.getgid(), 'cwd': os.getcwd(),"
-                " 'host_uid': int(uid_map[1]) + os.getuid() - int(uid_map[0]),"
+        ("who", "print(json.dumps({'uid': os.getuid(), 'gid': os.getgid(), 'cwd': os.getcwd(),"
+                " 'pid': os.getpid(),"
                 " 'env': sorted(os.environ), 'pids': len([p for p in os.listdir('/proc')"
                 " if p.isdigit()])}))"),
         ("loop", "while True:\n    pass"),
@@ -325,9 +326,30 @@ def _watchdog(client, seconds: float) -> threading.Timer:
     return timer
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """Execute the probe notebook once in the sandboxed kernel: {"cells": {tag: cell}, ...}."""
+def _host_uid(cell, found: dict) -> None:
+    """``on_cell_executed``: the host's view of the kernel's uid (the kernel, in namespaces
+    of its own, sees only its own mapping), from the pid the "who" cell printed."""
+    if cell.metadata.get("probe") != "who":
+        return
+    from grader.sandbox.kernel_fork import _host_pid
+
+    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+    try:
+        ns_pid = json.loads(text.strip().splitlines()[-1])["pid"]
+    except (ValueError, KeyError, IndexError):
+        return
+    host_pid = _host_pid(os.getpid(), ns_pid)
+    if host_pid is not None:
+        status = Path(f"/proc/{host_pid}/status").read_text()
+        found["uid"] = int(next(ln for ln in status.splitlines() if ln.startswith("Uid:"))
+                           .split()[1])
+
+
+@pytest.fixture(scope="module", params=["fork", "bwrap"])
+def run(tmp_path_factory, request):
+    """Execute the probe notebook once in the sandboxed kernel: {"cells": {tag: cell}, ...}.
+
+    Twice: forked by the job's kernel fork server, and in a bubblewrap of its own."""
     if shutil.which("bwrap") is None:
         return None  # the tests request the ``bwrap`` fixture, which skips or fails
     import nbformat
@@ -352,6 +374,7 @@ def run(tmp_path_factory):
     config = Config()
     config.KernelManager.transport = "ipc"
     config.SandboxKernelManager.kernel_root = str(tree["runtime"])
+    config.SandboxKernelManager.fork_server = request.param == "fork"
     before = sorted(p.relative_to(tree["nb_dir"]).as_posix() for p in tree["nb_dir"].rglob("*"))
     client = NotebookClient(
         nb, kernel_name=ks.KERNEL_NAME, timeout=CELL_TIMEOUT_S,
@@ -360,7 +383,9 @@ def run(tmp_path_factory):
         else CELL_TIMEOUT_S,
         allow_errors=True, interrupt_on_timeout=True,
         resources={"metadata": {"path": str(tree["nb_dir"])}}, config=config,
+        on_cell_executed=lambda cell, **_: _host_uid(cell, host_uid),
     )
+    host_uid: dict = {}
     error = None
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JUPYTER_PATH",
@@ -376,13 +401,18 @@ def run(tmp_path_factory):
         finally:
             timer.cancel()
             listener.close()
+            from grader.sandbox import kernel_fork
+
+            forked = bool(kernel_fork._SERVERS)  # a server was started and is still up
+            kernel_fork.stop_fork_servers()  # the end of the job: the server's directory goes too
             escaped = [p for p in WRITE_TARGETS.values() if p.exists()]
             for path in escaped:
                 path.unlink()
     return {"cells": {c.metadata["probe"]: c for c in nb.cells}, "error": error, "tree": tree,
             "folder_before": before,
             "seconds": time.monotonic() - start, "gradebook_before": gradebook_before,
-            "escaped": escaped}
+            "escaped": escaped, "host_uid": host_uid.get("uid"), "mode": request.param,
+            "forked": forked}
 
 
 def _stdout(cell) -> str:
@@ -464,7 +494,7 @@ def test_kernel_identity_environment_and_processes(bwrap, run):
     got = _json(run, "who")
     assert got["uid"] == SANDBOX_UID and got["gid"] == SANDBOX_UID
     # Never host root: as root the shim drops to 65534; otherwise the caller's own uid.
-    assert got["host_uid"] == (SANDBOX_UID if os.geteuid() == 0 else os.geteuid())
+    assert run["host_uid"] == (SANDBOX_UID if os.geteuid() == 0 else os.geteuid())
     assert got["cwd"] == str(run["tree"]["nb_dir"])
     assert SECRET_ENV not in got["env"] and "NBGRADER_EXECUTION" in got["env"]
     assert got["pids"] < 10  # its own PID namespace, not the host's processes
@@ -512,6 +542,12 @@ def test_no_ipc_sockets_or_connection_files_are_left(bwrap, run):
     for path in nb_dir.rglob("*"):
         assert not stat.S_ISSOCK(path.lstat().st_mode), path
     assert list(runtime.iterdir()) == []  # the kernel's private dir went with it
+
+
+@pytest.mark.slow
+@pytest.mark.sandbox
+def test_the_fork_server_is_used_only_when_configured(bwrap, run):
+    assert run["forked"] == (run["mode"] == "fork")
 
 
 @pytest.mark.slow

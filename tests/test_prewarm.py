@@ -100,3 +100,17 @@ def test_config_lines_replace_nbgraders_execute():
     assert c.Autograde.autograde_preprocessors == ["x.Before", prewarm.PrewarmedExecute,
                                                    "x.After"]
     assert c.PrewarmedExecute.notebooks == ["a", "b"]
+
+
+def test_no_spare_after_a_kernel_forked_by_the_fork_server(tmp_path):
+    """The fork server runs one kernel at a time and forks the next in milliseconds: a spare
+    would only stop the kernel of the notebook that is running."""
+
+    class Forked:
+        forked = object()  # what ForkedKernelProvisioner holds while its kernel runs
+
+    first = _execute("00_a", str(tmp_path))
+    first.km = FakeKM()
+    first.km.provisioner = Forked()
+    first.start_new_kernel_client()
+    assert FakeKM.started == [] and prewarm._SPARE[0] is None

@@ -5,15 +5,17 @@ namespaces, mounts, ptrace, BPF, keyrings or io_uring; ``clone3`` answers ENOSYS
 falls back to ``clone`` for threads. Classic BPF built by hand (x86-64 only; elsewhere the
 filter is not installed and the status line says so). Standard library only.
 
-``own_process_only`` (a library worker forked by the zygote, :mod:`grader.harness.zygote`)
-adds: signals only to the process itself (``kill``, ``tgkill``, ``rt_sigqueueinfo``,
-``rt_tgsigqueueinfo`` must name its own pid; ``tkill`` and the pidfd calls are refused), no
+``own_process_only`` (a process forked by a fork server: a library worker by the zygote,
+:mod:`grader.harness.zygote`, or a notebook kernel by the kernel fork server,
+:mod:`grader.harness.kernel_shim`) adds: signals only to the process itself or its own
+process group (``kill``, ``tgkill``, ``rt_sigqueueinfo``, ``rt_tgsigqueueinfo``; ``tkill`` and
+the pidfd calls are refused), no ``F_SETOWN``/``FIOSETOWN`` (a SIGIO sent elsewhere), no
 changing another process's limits or scheduling (``prlimit64``, ``sched_set*`` only for pid
-0 or itself; ``setpriority``, ``ioprio_set``, ``kcmp``, ``process_madvise`` refused), no
-SysV IPC or POSIX message queues (their objects outlive the process that made them), and
-none of the new mount API (``fsopen``, ``move_mount``, ``open_tree``, ...). The
-zygote and the previous worker run as the same uid, so without these a worker could stop,
-starve or signal them.
+0 or itself; ``setpriority``, ``ioprio_set``, ``kcmp``, ``process_madvise`` refused), and no
+SysV IPC or POSIX message queues (their objects outlive the process that made them). The
+server and the previous child run as the same uid, so without these a child could stop,
+starve or signal them. Every filter refuses the new mount API (``fsopen``, ``move_mount``,
+``open_tree``, ...): a forked child's mounts are its isolation.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ _DENY_EPERM = {
     161: "chroot", 101: "ptrace", 310: "process_vm_readv", 311: "process_vm_writev",
     321: "bpf", 323: "userfaultfd", 298: "perf_event_open", 248: "add_key",
     249: "request_key", 250: "keyctl", 425: "io_uring_setup", 135: "personality",
+    # the new mount API (a forked notebook kernel has capabilities in a user namespace of its
+    # own; they reach no mount, and these calls are refused anyway)
+    428: "open_tree", 429: "move_mount", 430: "fsopen", 431: "fsconfig", 432: "fsmount",
+    433: "fspick", 442: "mount_setattr",
 }
 _CLONE, _CLONE3, _SOCKET = 56, 435, 41
 # With ``own_process_only``: refused outright ...
@@ -47,15 +53,18 @@ _DENY_OTHERS = {
     66: "semctl", 220: "semtimedop", 68: "msgget", 69: "msgsnd", 70: "msgrcv", 71: "msgctl",
     240: "mq_open", 241: "mq_unlink", 242: "mq_timedsend", 243: "mq_timedreceive",
     244: "mq_notify", 245: "mq_getsetattr",
-    # the new mount API: its namespace's mounts are the worker's isolation
-    428: "open_tree", 429: "move_mount", 430: "fsopen", 431: "fsconfig", 432: "fsmount",
-    433: "fspick", 442: "mount_setattr",
 }
-# ... and allowed only when their first argument (a pid) is the caller's own pid (or, where
-# the kernel reads 0 as "the caller", 0). ``kill(0, ...)`` means the whole process group.
+# ... allowed only when their first argument is the caller's own pid, or minus it (its own
+# process group: ipykernel interrupts itself with killpg; a process that cannot fork is alone
+# in a group it leads, and a group it does not lead has no number equal to its pid) ...
 _OWN_PID_ONLY = {62: "kill", 234: "tgkill", 129: "rt_sigqueueinfo", 297: "rt_tgsigqueueinfo"}
+# ... or, where the kernel reads 0 as "the caller", 0 ...
 _OWN_PID_OR_ZERO = {302: "prlimit64", 203: "sched_setaffinity", 142: "sched_setparam",
                     144: "sched_setscheduler", 314: "sched_setattr"}
+# ... and no asking the kernel to send another process SIGIO/SIGURG for a file.
+_FCNTL, _IOCTL = 72, 16
+_F_SETOWN, _F_SETOWN_EX = 8, 15
+_FIOSETOWN, _SIOCSPGRP = 0x8901, 0x8902
 # With ``readonly_fs`` (the rlimits-only mode, where the host file system is visible):
 _EROFS = 30
 _OPEN, _OPENAT, _OPENAT2 = 2, 257, 437
@@ -75,8 +84,9 @@ def seccomp_program(readonly_fs: bool = False, any_socket: bool = False,
     """The classic-BPF filter as ``struct sock_filter[]`` bytes (x86-64 only).
 
     ``own_pid`` (the pid of the process that will install it) confines signals, limits and
-    scheduling calls to that process and refuses SysV IPC and message queues (see the
-    module docstring); ``None`` leaves them alone (the notebook kernel's filter).
+    scheduling calls to that process (or its own process group, for signals), refuses SysV
+    IPC, message queues and ``F_SETOWN``/``FIOSETOWN`` (see the module docstring); ``None``
+    leaves them alone.
 
     ``readonly_fs`` also refuses (EROFS) every call that creates, changes or removes a file,
     and opening a file for writing. ``any_socket`` lets every socket family through (the
@@ -112,11 +122,12 @@ def seccomp_program(readonly_fs: bool = False, any_socket: bool = False,
             emit(jeq, nr, 0, 1)
             emit(ret, _RET_ERRNO | _EPERM)
         for nr in sorted(_OWN_PID_ONLY):
-            emit(jeq, nr, 0, 4)
+            emit(jeq, nr, 0, 5)
             emit(ld, 16)  # low half of args[0]: the kernel reads a pid_t (32 bits)
-            emit(jeq, own_pid, 0, 1)
-            emit(ret, _RET_ALLOW)
+            emit(jeq, own_pid, 2, 0)
+            emit(jeq, -own_pid & 0xFFFFFFFF, 1, 0)
             emit(ret, _RET_ERRNO | _EPERM)
+            emit(ret, _RET_ALLOW)
         for nr in sorted(_OWN_PID_OR_ZERO):
             emit(jeq, nr, 0, 5)
             emit(ld, 16)
@@ -124,6 +135,13 @@ def seccomp_program(readonly_fs: bool = False, any_socket: bool = False,
             emit(jeq, 0, 0, 1)
             emit(ret, _RET_ALLOW)
             emit(ret, _RET_ERRNO | _EPERM)
+        for nr, cmds in ((_FCNTL, (_F_SETOWN, _F_SETOWN_EX)), (_IOCTL, (_FIOSETOWN, _SIOCSPGRP))):
+            emit(jeq, nr, 0, 5)
+            emit(ld, 24)  # low half of args[1]: the command
+            emit(jeq, cmds[0], 1, 0)
+            emit(jeq, cmds[1], 0, 1)
+            emit(ret, _RET_ERRNO | _EPERM)
+            emit(ret, _RET_ALLOW)
     if not any_socket:
         emit(jeq, _SOCKET, 0, 4)
         emit(ld, 16)  # socket family
@@ -175,7 +193,7 @@ def install_seccomp(readonly_fs: bool = False, any_socket: bool = False,
     extra = ", no file writes" if readonly_fs else ""
     sockets = "sockets only in its own network namespace" if any_socket else (
         "no network sockets")
-    own = ", signals to itself only, no SysV IPC" if own_process_only else ""
+    own = ", signals only to itself, no SysV IPC or message queues" if own_process_only else ""
     return f"seccomp: no processes, {sockets}{extra}{own}"
 
 

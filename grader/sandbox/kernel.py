@@ -15,11 +15,34 @@ directory of its own (:class:`SandboxKernelManager`) and sees only:
   notebook code runs; seccomp (no processes, no network sockets); rlimits on memory, CPU
   time, file size and processes.
 
+Two ways to get there, the same rules either way:
+
+* **forked** (the default, ``SandboxKernelManager.fork_server``): the grading job keeps one
+  sandbox per notebook folder, the kernel fork server (:mod:`grader.sandbox.kernel_fork`),
+  which has done the imports (NumPy, matplotlib, IPython, ipykernel) once, as uid 65534,
+  with no thread, socket or zmq context. Each notebook's kernel is forked from it and, before
+  anything else, makes a user, mount and IPC namespace of its own: a fresh tmpfs at the
+  folder's path with read-only binds of the exposed files, a fresh ``/tmp`` and
+  ``/dev/shm``, and of the connection directories (``<kernel_root>/z-*/conns/c-*``) only its
+  own; a second user namespace then leaves it no capability over those mounts (and it
+  drops the ones that namespace gave it), and its seccomp filter also refuses signals to
+  any process but itself, SysV IPC and message queues (it cannot stop or reach the server,
+  or leave anything for the next kernel). One kernel at a time; the server runs no
+  notebook code. Ready in ~0.2 s instead of ~1 s.
+* **a bubblewrap of its own** (``fork_server = False``; or whenever the server cannot be
+  started, died, or refuses: a warning says so, and the job goes on): the launcher
+  (:mod:`grader.sandbox.kernel_launch`) stages the exposed files into ``<kernel_root>/k-*/``
+  and execs bubblewrap around the kernel shim.
+
 Wiring (nbclient 0.11, jupyter_client 8, bubblewrap 0.8): nbgrader's ``Execute`` uses
 :class:`SandboxKernelManager` (``kernel_manager_class``) with the ``ipc`` transport (TCP would
-need the network namespace) and a kernelspec whose argv starts this module with ``python -I``
-from the repository's absolute path (never from the notebook folder, which a submission
-controls). The kernelspec asks for ``interrupt_mode = "message"``: a SIGINT sent to bubblewrap
+need the network namespace) and a kernelspec whose argv starts the launcher
+(:mod:`grader.sandbox.kernel_launch`) with ``python -I`` from the repository's absolute path
+(never from the notebook folder, which a submission controls); forked kernels come through
+:class:`grader.sandbox.kernel_fork.ForkedKernelProvisioner`, which the manager sets itself
+(no entry point), so nbgrader's ``Execute`` sees an ordinary kernel manager.
+:class:`SandboxKernelClient` polls the kernel_info handshake in short slices. The kernelspec
+asks for ``interrupt_mode = "message"``: a SIGINT sent to bubblewrap
 never reaches the kernel, and nbgrader interrupts a cell that runs past its timeout.
 """
 
@@ -27,76 +50,176 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import sys
 import tempfile
-from pathlib import Path, PurePosixPath
+import time
+import uuid
+from pathlib import Path
 
+import zmq.asyncio
+from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Unicode
+from traitlets import Bool, DottedObjectName, Type, Unicode, default
 
-from grader.sandbox.files import copy_allowed
-from grader.sandbox.profile import (
-    SANDBOX_UID,
-    Limits,
-    base_binds,
-    base_env,
-    copy_harness,
-    find_bwrap,
-    nproc_limit,
-    profile_command,
-    runs_as_root,
+from grader.sandbox.kernel_launch import (  # noqa: F401 - the kernel's names, in one place
+    _BOOT,
+    EXPOSED_DIRS,
+    EXPOSED_SUFFIXES,
+    KERNEL_CPU_S,
+    KERNEL_CWD_MB,
+    KERNEL_FSIZE_MB,
+    KERNEL_MEMORY_MB,
+    KERNEL_NAME,
+    KERNEL_NPROC,
+    KERNEL_TMPFS_MB,
+    PASS_ENV,
+    ROOT,
+    SANDBOX_HARNESS,
+    kernel_command,
+    main,
+    stage_exposed_files,
 )
 
-KERNEL_NAME = "cs231n-sandbox"
-ROOT = Path(__file__).resolve().parents[2]
-#: Address space of the notebook kernel (NumPy, matplotlib, a small ConvNet in training).
-KERNEL_MEMORY_MB = 4096
-#: CPU seconds over the kernel's life (each notebook has a kernel of its own).
-KERNEL_CPU_S = 900
-KERNEL_FSIZE_MB = 64
-KERNEL_TMPFS_MB = 256
-#: The kernel's working directory: a tmpfs this large (its disk quota there).
-KERNEL_CWD_MB = 64
-#: Threads and processes the kernel's uid may add (ipykernel runs a handful of threads).
-KERNEL_NPROC = 128
-#: Environment passed through from nbgrader (it marks autograde runs).
-PASS_ENV = ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING")
-#: What of the notebook folder the kernel gets (read-only copies): these folders, these suffixes.
-EXPOSED_DIRS = ("cs231n_lib", "grader")
-EXPOSED_SUFFIXES = (".py", ".npz", ".json", ".txt", ".md")
-MAX_EXPOSED_FILE = 16 << 20
-MAX_EXPOSED_TOTAL = 64 << 20
-MAX_EXPOSED_FILES = 500
-#: Inside the sandbox: the harness (privilege drop, seccomp, the kernel shim).
-SANDBOX_HARNESS = "/harness"
-_BOOT = ("import sys; sys.path.insert(0, sys.argv[1]); "
-         "from grader.sandbox.kernel import main; raise SystemExit(main(sys.argv[2:]))")
+#: The handshake (nbclient's ``wait_for_ready``): how often it looks for the kernel_info
+#: reply, how long it waits for an IOPub message after it, and after how long without a reply
+#: it asks again (jupyter_client 8: it waits 1 s per ask, then 0.2 s for IOPub, and its final
+#: flush of IOPub costs 0.2 s every time). A status message of the handshake that arrives
+#: after the flush is harmless: nbclient matches every output to the request it answers.
+HANDSHAKE_POLL_S = 0.02
+HANDSHAKE_IOPUB_S = 0.02
+HANDSHAKE_RESEND_S = 1.0
+#: How soon a client socket tries again to connect to a kernel socket that is not bound yet
+#: (libzmq: 100 ms; the client connects as soon as the kernel is launched, a forked kernel
+#: binds a few tens of milliseconds later). A retry is one connect() on a Unix socket path.
+RECONNECT_IVL_MS = 5
+
+
+class SandboxKernelClient(AsyncKernelClient):
+    """jupyter_client's asynchronous client with a handshake that polls in short slices.
+
+    ``wait_for_ready`` follows jupyter_client 8's loop (ask kernel_info, wait for the reply,
+    check that IOPub is connected, else ask again; flush IOPub), but looks for the reply every
+    :data:`HANDSHAKE_POLL_S` while asking only every :data:`HANDSHAKE_RESEND_S` (a request
+    sent before the kernel binds waits in the client's queue: it is not lost), so a kernel
+    that is ready is seen within tens of milliseconds instead of up to 0.4-1.2 s later.
+    """
+
+    def _context_default(self) -> zmq.asyncio.Context:
+        """The client's own context (as jupyter_client's), whose sockets retry a connection to
+        a kernel socket not bound yet every :data:`RECONNECT_IVL_MS`."""
+        self._created_context = True
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        return context
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:  # type: ignore[override]
+        from queue import Empty
+
+        now = time.monotonic
+        deadline = now() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            asked = now()
+            reply = None
+            while reply is None and now() - asked < HANDSHAKE_RESEND_S:
+                try:
+                    msg = await self.shell_channel.get_msg(timeout=HANDSHAKE_POLL_S)
+                except Empty:
+                    if not await self._async_is_alive():
+                        raise RuntimeError("Kernel died before replying to kernel_info") from None
+                    if now() > deadline:
+                        raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds"
+                                           ) from None
+                    continue
+                if msg["msg_type"] == "kernel_info_reply":
+                    reply = msg
+            if reply is None:
+                continue
+            try:  # IOPub connected? (its subscription can lag the shell socket)
+                await self.iopub_channel.get_msg(timeout=HANDSHAKE_IOPUB_S)
+            except Empty:
+                continue
+            self._handle_kernel_info_reply(reply)
+            break
+        while True:  # flush the handshake's IOPub messages
+            try:
+                await self.iopub_channel.get_msg(timeout=HANDSHAKE_IOPUB_S)
+            except Empty:
+                break
 
 
 class SandboxKernelManager(AsyncKernelManager):
     """A kernel manager that gives every kernel a fresh private directory.
 
-    ``<kernel_root>/k-XXXX/conn/`` holds the connection file and the ``ipc`` sockets (the
-    only host directory the kernel can write to); the launcher keeps its log and the copies
-    of the library files beside it, out of the kernel's reach. A kernel can therefore never
-    prepare anything for the next kernel or for the trusted code that writes the next file.
+    ``<kernel_root>/k-XXXX/conn/`` (a bubblewrap kernel) or the fork server's
+    ``<kernel_root>/z-XXXX/conns/c-XXXX/`` (a forked kernel) holds the connection file and the
+    ``ipc`` sockets (the only host directory the kernel can write to); the launcher or the
+    server keeps the logs and the copies of the library files elsewhere, out of its reach. A
+    kernel can therefore never prepare anything for the next kernel or for the trusted code
+    that writes the next file.
     """
 
     kernel_root = Unicode("", config=True, help="Directory for the per-kernel directories.")
+    fork_server = Bool(True, config=True, help="Fork kernels from the job's kernel fork "
+                       "server (grader.sandbox.kernel_fork) instead of a bubblewrap each.")
+    client_class = DottedObjectName("grader.sandbox.kernel.SandboxKernelClient")
+    client_factory = Type(SandboxKernelClient, klass=AsyncKernelClient, config=True)
 
-    async def _async_pre_start_kernel(self, **kw):  # type: ignore[override]
+    @default("context")
+    def _context_default(self) -> zmq.asyncio.Context:
+        """This manager's own context (as jupyter_client's), with a short reconnect interval
+        for every socket it and its clients make (see :data:`RECONNECT_IVL_MS`)."""
+        self._created_context = True
+        context = zmq.asyncio.Context()
+        context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        return context
+
+    def _new_private_dir(self) -> Path:
+        """``<kernel_root>/k-XXXX/conn/``: the launcher's directory of a bubblewrap kernel."""
         root = self.kernel_root or tempfile.gettempdir()
         os.makedirs(root, mode=0o700, exist_ok=True)
         kdir = Path(tempfile.mkdtemp(prefix="k-", dir=root))
         conn = kdir / "conn"
         conn.mkdir(mode=0o700)
         self._private_dir = kdir
+        return conn
+
+    async def _async_pre_start_kernel(self, **kw):  # type: ignore[override]
+        from grader.sandbox.kernel_fork import ForkedKernelProvisioner, fork_server_for
+
+        server = None
+        if self.fork_server:
+            root = self.kernel_root or tempfile.gettempdir()
+            os.makedirs(root, mode=0o700, exist_ok=True)
+            server = fork_server_for(kw.get("cwd") or os.getcwd(), root)
+        if server is not None:
+            # <kernel_root>/z-XXXX/conns/c-XXXX/: the server's, each kernel sees its own only.
+            conn = server.new_conn_dir()
+            self._private_dir = conn
+        else:
+            conn = self._new_private_dir()
         self.transport = "ipc"
         self.connection_file = str(conn / "kernel.json")
         self.ip = str(conn / "ipc")
+        if self.provisioner is None:
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+            self.provisioner = ForkedKernelProvisioner(
+                kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
+        self.provisioner.fork_server = server
         return await super()._async_pre_start_kernel(**kw)
+
+    def own_sandbox_command(self, extra_arguments: list[str]) -> list[str]:
+        """After the fork server failed: move to a private directory of the kernel's own
+        (new connection file, same keys) and return the kernelspec's bubblewrap command."""
+        forked_dir = self._private_dir
+        conn = self._new_private_dir()
+        self.connection_file = str(conn / "kernel.json")
+        self.ip = str(conn / "ipc")
+        self._connection_file_written = False
+        self.write_connection_file()
+        shutil.rmtree(forked_dir, ignore_errors=True)
+        return self.format_kernel_cmd(extra_arguments=extra_arguments)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
@@ -137,137 +260,3 @@ def write_kernelspec(jupyter_dir: Path, kernel_root: Path) -> Path:
     return spec_dir
 
 
-def stage_exposed_files(folder: Path, dst: Path) -> list[str]:
-    """Copy what the kernel may see of ``folder`` into ``dst``; return the relative paths.
-
-    Only :data:`EXPOSED_DIRS`, only regular files with :data:`EXPOSED_SUFFIXES`, within the
-    size caps (:func:`grader.sandbox.files.copy_allowed`: no link followed, no FIFO opened).
-    """
-
-    def allowed(rel: PurePosixPath) -> bool:
-        return rel.parts[0] in EXPOSED_DIRS and len(rel.parts) > 1 and (
-            rel.suffix in EXPOSED_SUFFIXES)
-
-    return copy_allowed(folder, dst, allowed, max_file=MAX_EXPOSED_FILE,
-                        max_total=MAX_EXPOSED_TOTAL, max_files=MAX_EXPOSED_FILES).copied
-
-
-def kernel_command(
-    connection_file: str,
-    cwd: str,
-    bwrap: str,
-    kernel_args: list[str] | None = None,
-    *,
-    exposed: Path | None = None,
-    harness: Path | None = None,
-    as_root: bool | None = None,
-) -> list[str]:
-    """The ``bwrap … python /harness/…/kernel_shim.py CONN [ARGS]`` command line.
-
-    ``exposed`` holds the read-only copies (:func:`stage_exposed_files`), bound under the
-    tmpfs that stands at ``cwd``; ``harness`` a copy of :mod:`grader.harness`.
-    """
-    conn = os.path.realpath(connection_file)
-    conn_dir = os.path.dirname(conn)
-    cwd = os.path.realpath(cwd)
-    ro = list(base_binds())
-    if not any(sys.prefix == p or sys.prefix.startswith(p + "/") for p in ro):
-        ro.append(sys.prefix)  # the venv itself (pyvenv.cfg, bin/python)
-    mounts: list[str] = []
-    for path in ro:
-        mounts += ["--ro-bind", path, path]
-    mounts += ["--ro-bind-try", "/etc/fonts", "/etc/fonts"]  # matplotlib text, nothing secret
-    mounts += ["--bind", conn_dir, conn_dir]
-    mounts += ["--perms", "0777", "--size", str(KERNEL_CWD_MB << 20), "--tmpfs", cwd]
-    if exposed is not None:
-        for entry in sorted(os.listdir(exposed)):
-            mounts += ["--ro-bind", str(exposed / entry), os.path.join(cwd, entry)]
-    if harness is not None:
-        mounts += ["--ro-bind", str(harness), SANDBOX_HARNESS]
-    env = {
-        **base_env("/tmp"),
-        "PATH": f"{os.path.dirname(sys.executable)}:/usr/bin:/bin",
-        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        "JUPYTER_PLATFORM_DIRS": "1",
-    }
-    env.update({k: os.environ[k] for k in PASS_ENV if k in os.environ})
-    shim = f"{SANDBOX_HARNESS}/grader/harness/kernel_shim.py"
-    nproc = nproc_limit(Limits(nproc=KERNEL_NPROC)) if (
-        runs_as_root() if as_root is None else as_root) else 0
-    launch = [sys.executable, "-s", shim, json.dumps({"nproc": nproc}), conn,
-              *(kernel_args or [])]
-    return profile_command(bwrap, mounts=mounts, chdir=cwd, env=env, argv=launch,
-                           tmpfs_mb=KERNEL_TMPFS_MB, as_root=as_root)
-
-
-def _set_limits() -> None:
-    for res, value in (
-        (resource.RLIMIT_AS, KERNEL_MEMORY_MB << 20),
-        (resource.RLIMIT_CPU, KERNEL_CPU_S),
-        (resource.RLIMIT_FSIZE, KERNEL_FSIZE_MB << 20),
-        (resource.RLIMIT_CORE, 0),
-    ):
-        # Never above an inherited hard limit (raising it would fail and stop the kernel).
-        hard = resource.getrlimit(res)[1]
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        resource.setrlimit(res, (value, value))
-
-
-def _private_dir(connection_file: str, kernel_root: str) -> Path | None:
-    """The kernel's private directory, if the connection file sits where
-    :class:`SandboxKernelManager` puts it (``<kernel_root>/k-*/conn/kernel.json``)."""
-    conn = Path(os.path.realpath(connection_file))
-    kdir = conn.parent.parent
-    if conn.parent.name != "conn" or not kdir.name.startswith("k-"):
-        return None
-    if kdir.parent != Path(os.path.realpath(kernel_root)):
-        return None
-    return kdir
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) < 2:
-        print("usage: grader.sandbox.kernel CONNECTION_FILE KERNEL_ROOT [KERNEL ARGS]",
-              file=sys.stderr)
-        return 2
-    connection_file, kernel_root, extra = argv[0], argv[1], argv[2:]
-    bwrap = find_bwrap()
-    if bwrap is None:
-        print("grader.sandbox.kernel: bubblewrap (bwrap) not found", file=sys.stderr)
-        return 3
-    kdir = _private_dir(connection_file, kernel_root)
-    if kdir is None:
-        print("grader.sandbox.kernel: the connection file is not in a private kernel "
-              "directory (use SandboxKernelManager)", file=sys.stderr)
-        return 2
-    exposed = kdir / "files"
-    stage_exposed_files(Path(os.getcwd()), exposed)
-    harness = copy_harness(kdir / "harness")
-    if runs_as_root():
-        # The kernel becomes uid 65534 inside: it must own its sockets' directory and read
-        # its connection file. Both were made by our kernel manager a moment ago.
-        conn_dir = Path(os.path.realpath(connection_file)).parent
-        os.chown(conn_dir, SANDBOX_UID, SANDBOX_UID, follow_symlinks=False)
-        os.chown(os.path.realpath(connection_file), SANDBOX_UID, SANDBOX_UID,
-                 follow_symlinks=False)
-        for path in (kdir, harness):
-            path.chmod(0o755)
-    # Extra arguments come from nbgrader's Execute.extra_arguments (trusted config).
-    command = kernel_command(connection_file, os.getcwd(), bwrap, extra, exposed=exposed,
-                             harness=harness)
-    _set_limits()
-    # The kernel's console chatter goes to a log in its private directory, out of its reach
-    # (cell outputs travel over the ipc sockets, unaffected). O_EXCL: never through a link.
-    log = os.open(kdir / "kernel.log",
-                  os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    # exec: the kernel manager's process *is* bwrap, so killing it kills the kernel.
-    os.execv(command[0], command)
-    return 0  # not reached
-
-
-if __name__ == "__main__":
-    sys.exit(main())

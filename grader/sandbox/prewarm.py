@@ -1,7 +1,11 @@
 """The next notebook's sandboxed kernel boots while this one runs (trusted; grading job only).
 
-A sandboxed kernel (:mod:`grader.sandbox.kernel`) takes 1–2 s to become ready (bubblewrap,
-Python, ipykernel, the warm imports of the kernel shim) and a submission has ten notebooks.
+A sandboxed kernel (:mod:`grader.sandbox.kernel`) in a bubblewrap of its own takes 1–2 s to
+become ready (bubblewrap, Python, ipykernel, the warm imports of the kernel shim) and a
+submission has ten notebooks. A kernel forked by the job's fork server
+(:mod:`grader.sandbox.kernel_fork`) is ready in a few hundred milliseconds and starts no
+spare (the server runs one kernel at a time); this module matters when the kernels are not
+forked (``c.SandboxKernelManager.fork_server = False``, or the server failed).
 :class:`PrewarmedExecute` is nbgrader's ``Execute`` with one change: as soon as a notebook's
 kernel is up, it starts the *next* notebook's kernel, exactly as ``Execute`` would have started
 it (same kernel manager class, kernelspec, arguments, working directory and environment), and
@@ -91,7 +95,10 @@ class PrewarmedExecute(Execute):
         client = super().start_new_kernel_client()
         # This notebook's kernel is ready now: start the next one, which boots (on the other
         # core) while this notebook's cells run; not earlier, or the two boots compete.
-        if self._has_next():
+        # Not when this kernel was forked by the job's fork server: the next one is forked in
+        # milliseconds when its notebook starts, and the server runs one kernel at a time.
+        forked = getattr(getattr(self.km, "provisioner", None), "forked", None) is not None
+        if self._has_next() and not forked:
             discard_spare()
             km = self.kernel_manager_class(kernel_name=self.kernel_name, config=self.config)
             path = self.resources.get("metadata", {}).get("path") or None
