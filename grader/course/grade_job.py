@@ -253,8 +253,10 @@ def _notebook_stage(spec: JobSpec, scratch: CoursePaths, out: _Result, sandboxed
         changes["log"] = f"{type(exc).__name__}: {exc}"
     finally:
         if sandboxed:
+            from grader.sandbox.kernel_fork import stop_fork_servers
             from grader.sandbox.prewarm import discard_spare
             discard_spare()
+            stop_fork_servers()
     changes["notebook_seconds"] = round(time.monotonic() - start, 3)
     out.update(**changes)
 
