@@ -75,6 +75,16 @@ def main(argv):
         time.sleep(120)
     if mode == "raise":
         raise RuntimeError("the fake job broke")
+    if mode == "exit":  # what a normal interpreter exit does must still happen
+        import atexit, threading
+        buffered = open(out + ".buffered", "w")
+        buffered.write("kept")
+        atexit.register(buffered.close)
+        def late():
+            time.sleep(0.3)
+            open(out + ".thread", "w").write("joined")
+        threading.Thread(target=late).start()
+        raise SystemExit("a message")
     return 7
 '''
 
@@ -145,6 +155,17 @@ def test_each_job_is_a_fresh_fork_in_its_own_session_with_the_callers_io_env_and
     assert first["pid"] != second["pid"]
     assert "RuntimeError: the fake job broke" in (tmp_path / "j2.log").read_text()
     assert _wait_gone([server_pid])
+
+
+def test_a_forked_job_ends_as_an_interpreter_would(tmp_path, fake):
+    """Non-daemon threads joined, atexit handlers run, ``SystemExit("text")`` is exit 1 with
+    the text on stderr."""
+    out = tmp_path / "e.json"
+    with _server(tmp_path, fake) as server:
+        assert _start(server, ["exit", str(out)], tmp_path, "e").wait(30) == 1
+    assert (tmp_path / "e.json.thread").read_text() == "joined"
+    assert (tmp_path / "e.json.buffered").read_text() == "kept"
+    assert "a message" in (tmp_path / "e.log").read_text()
 
 
 def _spec(tmp_path: Path, student: str, mode: str) -> JobSpec:
