@@ -8,6 +8,12 @@ records the wall-clock instant it got there. Reported per launch (seconds, media
 over the rounds): launch -> job ready (Python started, modules imported) and launch -> exit
 seen by the coordinator; plus the server's own one-time start. Wall clock; the JSON goes to
 ``bench/results/job_start.json``. Nothing here grades anything.
+
+``python -m bench.job_start --class N [REPEATS]`` (minutes) grades the first N students of
+the sample class with ``autograde --jobs 1``, with the fork server off and on in turn
+(REPEATS rounds, default 1), and reports each run's wall clock, CPU time (this process and
+the processes it waited for) and that the gradebooks agree; JSON in
+``bench/results/job_start_class.json``.
 """
 
 from __future__ import annotations
@@ -102,9 +108,62 @@ def report(out: dict) -> str:
     return "\n".join(lines)
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of every process it has waited for, with theirs (the
+    jobs, the job server, the sandboxed workers and kernels they waited for): less
+    sensitive than wall clock to other work on the machine."""
+    import resource
+
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def class_wall(size: int, repeats: int = 1) -> dict:
+    """Wall clock and CPU time of ``autograde --jobs 1`` on ``size`` sample students, job
+    server off / on."""
+    from grader.course import job_runner
+    from grader.course.autograde import autograde
+    from grader.course.collect import collect
+    from grader.course.demo import make_sample_submission, sample_class
+    from grader.course.release import build_release
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from grading_helpers import gradebook_grades
+
+    out: dict = {"size": size, "python -I": [], "fork server": [], "same gradebook": [],
+                 "cpu python -I": [], "cpu fork server": [], "load": []}
+    with tempfile.TemporaryDirectory(prefix="job-start-class-") as name:
+        tmp = Path(name)
+        paths = build_release(tmp / "course")
+        who = sample_class()[:size]
+        subs = [make_sample_submission(paths, s, tmp / "inbox" / s.student) for s in who]
+        assert all(r.ok for r in collect(paths, subs))
+        for _ in range(repeats):
+            grades = {}
+            for how, on in (("python -I", False), ("fork server", True)):
+                job_runner.FORK_SERVER = on
+                start, cpu = time.perf_counter(), _cpu_seconds()
+                results = autograde(paths.root, jobs=1, progress=False)
+                out[how].append(round(time.perf_counter() - start, 2))
+                out[f"cpu {how}"].append(round(_cpu_seconds() - cpu, 2))
+                out["load"].append(os.getloadavg()[0])
+                assert all(r.notebooks_ok for r in results), results
+                grades[how] = gradebook_grades(paths.root)
+                print(f"{how}: {out[how][-1]:.1f} s wall, {out[f'cpu {how}'][-1]:.1f} s CPU, "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)
+            out["same gradebook"].append(grades["python -I"] == grades["fork server"])
+    job_runner.FORK_SERVER = True
+    return out
+
+
 if __name__ == "__main__":
-    result = measure(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
-    print(report(result))
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
-    (results / "job_start.json").write_text(json.dumps(result, indent=1))
+    if len(sys.argv) > 2 and sys.argv[1] == "--class":
+        walls = class_wall(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+        print(json.dumps(walls))
+        (results / "job_start_class.json").write_text(json.dumps(walls, indent=1))
+    else:
+        result = measure(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+        print(report(result))
+        (results / "job_start.json").write_text(json.dumps(result, indent=1))
