@@ -48,6 +48,7 @@ from grader.course.merge import (
 )
 from grader.course.paths import ASSIGNMENT, EXCHANGE_FILES, CoursePaths, open_course
 
+
 class SandboxRequired(RuntimeError):
     """bubblewrap is missing or broken and the instructor did not allow grading without it.
 
