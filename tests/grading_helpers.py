@@ -20,6 +20,22 @@ def gradebook_grades(course: Path) -> dict:
     return out
 
 
+def assert_same_results(first: dict, second: dict) -> None:
+    """Two runs' ``StudentResult``s (student -> result) agree: totals, pending manual
+    grades, disagreements, and every library function's score and case outcomes."""
+    from dataclasses import asdict
+
+    assert set(first) == set(second)
+    for student in first:
+        a, b = first[student], second[student]
+        assert (a.score, a.max_score, a.manual_pending) == (b.score, b.max_score,
+                                                            b.manual_pending), student
+        assert sorted(a.disagreements) == sorted(b.disagreements), student
+        # every function's score and every case's outcome (not the sandbox's timing line)
+        assert {n: asdict(f) for n, f in a.library.functions.items()} == {
+            n: asdict(f) for n, f in b.library.functions.items()}, student
+
+
 def secret_texts() -> list[str]:
     """What no student may receive: the exercises' hidden probe expressions and the hidden
     library cases' labels (the notebooks hold no hidden-test blocks any more)."""

@@ -29,7 +29,14 @@ from grader.checks.registry import get as get_check
 from grader.checks.registry import names as check_names
 from grader.checks.report import FunctionResult, LibraryReport
 from grader.course.grade_job import JobSpec
-from grader.course.job_runner import _RUNNING, _RUNNING_LOCK, Budget, _kill_group, _run_job_process
+from grader.course.job_runner import (
+    _RUNNING,
+    _RUNNING_LOCK,
+    Budget,
+    _kill_group,
+    _run_job_process,
+    local_job_server,
+)
 from grader.course.merge import (
     ScratchGrades,
     StudentResult,
@@ -40,6 +47,7 @@ from grader.course.merge import (
     save_report,
 )
 from grader.course.paths import ASSIGNMENT, EXCHANGE_FILES, CoursePaths, open_course
+
 
 class SandboxRequired(RuntimeError):
     """bubblewrap is missing or broken and the instructor did not allow grading without it.
@@ -142,30 +150,35 @@ def _failed(student: str, why: str) -> StudentResult:
 def _local_results(specs: dict[str, JobSpec], jobs: int, budget: Budget,
                    stop: threading.Event) -> Iterator[tuple[str, dict | BaseException]]:
     """Grade ``specs`` here, ``jobs`` at a time; yield ``(student, job result or error)`` as
-    they finish. Once ``stop`` is set no new job starts (the running ones finish)."""
-    pool = ThreadPoolExecutor(max_workers=jobs)
-    try:
-        pending: dict[Future, str] = {}
-        queue = list(specs)
-        while queue or pending:
-            while queue and len(pending) < jobs and not stop.is_set():
-                student = queue.pop(0)
-                pending[pool.submit(_run_job_process, specs[student], budget)] = student
-            if not pending:
-                break
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                student = pending.pop(future)
-                try:
-                    yield student, future.result()
-                except Exception as exc:  # noqa: BLE001 - one student never stops the class
-                    yield student, exc
-    finally:
-        with _RUNNING_LOCK:
-            running = list(_RUNNING)
-        for proc in running:  # interrupted (Ctrl-C, an error): no job outlives us
-            _kill_group(proc)
-        pool.shutdown(wait=True, cancel_futures=True)
+    they finish. Once ``stop`` is set no new job starts (the running ones finish). The jobs
+    are forked by one job server of this run when it works (:func:`local_job_server`)."""
+    workdir = Path(next(iter(specs.values())).scratch).parent if specs else None
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(local_job_server(workdir, budget)) if workdir else None
+        pool = ThreadPoolExecutor(max_workers=jobs)
+        try:
+            pending: dict[Future, str] = {}
+            queue = list(specs)
+            while queue or pending:
+                while queue and len(pending) < jobs and not stop.is_set():
+                    student = queue.pop(0)
+                    pending[pool.submit(_run_job_process, specs[student], budget,
+                                        server)] = student
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    student = pending.pop(future)
+                    try:
+                        yield student, future.result()
+                    except Exception as exc:  # noqa: BLE001 - one student never stops the class
+                        yield student, exc
+        finally:
+            with _RUNNING_LOCK:
+                running = list(_RUNNING)
+            for proc in running:  # interrupted (Ctrl-C, an error): no job outlives us
+                _kill_group(proc)
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def autograde(

@@ -7,7 +7,8 @@
 
 A task (:func:`grade_task`) runs on a worker exactly what ``--jobs`` runs on the coordinator's
 machine: :func:`grader.course.job_runner._run_job_process`, the per-student ``python -I`` grading
-job with its wall-clock budget and the same sandbox (bubblewrap on the worker host). What comes
+job with its wall-clock budget and the same sandbox (bubblewrap on the worker host; a worker
+starts each job as ``python -I``, not from a job fork server as ``--jobs`` does). What comes
 back is data: the job's JSON result. The files the coordinator's merge reads (the scratch
 gradebook and the graded notebooks, under the job's scratch folder) stay where the job wrote
 them, so the course folder must be on a filesystem shared by the coordinator and the workers
