@@ -187,7 +187,7 @@ def autograde(
     jobs: int = 1,
     allow_unsandboxed: bool = False,
     progress: bool = True,
-    budget: Budget = Budget(),
+    budget: Budget | None = None,
     fast: bool = True,
     scheduler: str | None = None,
     resume: bool = False,
@@ -216,6 +216,7 @@ def autograde(
         from grader.course.dask_grading import parse_scheduler
 
         parse_scheduler(scheduler)
+    budget = Budget() if budget is None else budget
     paths = open_course(course_dir)
     if not paths.gradebook.exists():
         raise ValueError(f"{paths.root} is not a released course (run `release` first)")

@@ -11,8 +11,8 @@ from grader.course.autograde import Budget, SandboxRequired, autograde
 from grader.course.collect import collect
 from grader.course.export import write_export
 from grader.course.feedback import feedback
-from grader.course.score_table import print_score_table
 from grader.course.paths import open_course
+from grader.course.score_table import print_score_table
 
 
 def cmd_collect(args: argparse.Namespace) -> int:

@@ -37,7 +37,8 @@ GUARDED = [
     ("SafeFeedback", "reports_dir"),
 ]
 
-INSTRUCTOR_TEMPLATE = f'''"""nbgrader config of this course: yours to edit; `cs231n-grader release` never rewrites it.
+INSTRUCTOR_TEMPLATE = f'''"""nbgrader config of this course: yours to edit;
+`cs231n-grader release` never rewrites it.
 
 The course mechanics are in {GRADER_CONFIG} (rewritten by every release), loaded by the
 line below; a setting here overrides it, except the few grading safety depends on (release

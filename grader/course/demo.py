@@ -135,9 +135,9 @@ def run_demo(course: Path, jobs: int = 2) -> int:
     """Run every step; return 0 when the score table tells the expected story."""
     from grader.course.autograde import autograde
     from grader.course.collect import collect
-    from grader.course.score_table import print_score_table
     from grader.course.export import export
     from grader.course.feedback import feedback
+    from grader.course.score_table import print_score_table
     from grader.sandbox.profile import UNAVAILABLE_LINE, sandbox_available
 
     start = time.perf_counter()

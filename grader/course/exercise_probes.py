@@ -51,14 +51,16 @@ def probe_names(grade_id: str) -> set[str]:
     """The notebook names an exercise's probes read (visible and hidden)."""
     import ast
 
-    exprs = [p.expr for p in EXERCISES[grade_id]] + [p.expr for p in hidden_probes().get(grade_id, ())]
+    exprs = [p.expr for p in EXERCISES[grade_id]]
+    exprs += [p.expr for p in hidden_probes().get(grade_id, ())]
     return {n.id for e in exprs for n in ast.walk(ast.parse(e, mode="eval"))
             if isinstance(n, ast.Name)} - {"_ex"}
 
 
 def probe_source(grade_id: str) -> str:
     """The probe cell's code: every expression of the exercise, visible then hidden."""
-    exprs = [p.expr for p in EXERCISES[grade_id]] + [p.expr for p in hidden_probes().get(grade_id, ())]
+    exprs = [p.expr for p in EXERCISES[grade_id]]
+    exprs += [p.expr for p in hidden_probes().get(grade_id, ())]
     return ("__import__('grader.checks.exercises', fromlist=['emit']).emit(\n"
             f"    {grade_id!r}, {exprs!r}, globals())")
 
@@ -164,7 +166,8 @@ def autograde_preprocessors() -> list:
 
     pipeline = list(Autograde.class_traits()["autograde_preprocessors"].default())
     at = pipeline.index(Execute)
-    return pipeline[:at] + [InsertExerciseProbes, Execute, ExtractExerciseProbes] + pipeline[at + 1:]
+    return [*pipeline[:at], InsertExerciseProbes, Execute, ExtractExerciseProbes,
+            *pipeline[at + 1:]]
 
 
 def autograde_preprocessor_lines(out_dir: Path) -> str:

@@ -190,8 +190,8 @@ def demo_violations(notebook: Path) -> list[str]:
 
     A demo cell may not carry nbgrader metadata, and no later cell that runs under autograde
     may read a name the demo cell binds or mutates (by assignment, import, def, ``x.a =`` or
-    ``x[k] =``; an exercise cell also reads what its probes name). Mutation through method calls is not seen here: the with/without grading test
-    is the backstop.
+    ``x[k] =``; an exercise cell also reads what its probes name). Mutation through method
+    calls is not seen here: the with/without grading test is the backstop.
     """
     cells = _cells(Path(notebook))
     problems: list[str] = []

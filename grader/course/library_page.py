@@ -109,5 +109,5 @@ def library_page_html(report: LibraryReport, order: list[str] | None = None,
                       where: dict[str, str] | None = None) -> str:
     """The whole library as a page of its own (kept for the instructor)."""
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Library checks</title>"
-            f"</head><body class='cs231n-library'>"
+            "</head><body class='cs231n-library'>"
             + library_section_html(report, order, where, heading="h1") + "</body></html>")

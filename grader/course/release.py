@@ -57,14 +57,16 @@ def grader_config_text(exclude: list[str], course_id: str, exchange: str | None 
     """The course mechanics, ``cs231n_grader_config.py`` (rewritten by every release; the
     instructor's ``nbgrader_config.py`` loads it and may override what is not guarded)."""
     exchange_line = f"c.Exchange.root = {exchange!r}\n" if exchange else ""
-    return f'''"""cs231n-grader's part of the course config: rewritten by every `cs231n-grader release`.
+    return f'''"""cs231n-grader's part of the course config:
+rewritten by every `cs231n-grader release`.
 Put your own settings in nbgrader_config.py (it loads this file first)."""
 import os
 
 c = get_config()  # noqa: F821  (nbgrader injects get_config)
 c.CourseDirectory.course_id = {course_id!r}
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
-{exchange_line}# Every learner-edited module; anything missing here is graded from the instructor's copy.
+{exchange_line}# Every learner-edited module; anything missing here is graded from the
+# instructor's copy.
 c.Autograde.exclude_overwriting = {{{ASSIGNMENT!r}: {exclude!r}}}
 c.Execute.timeout = {CELL_TIMEOUT_S}
 c.Execute.interrupt_on_timeout = True
