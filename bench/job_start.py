@@ -18,6 +18,7 @@ the processes it waited for) and that the gradebooks agree; JSON in
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import os
@@ -156,14 +157,33 @@ def class_wall(size: int, repeats: int = 1) -> dict:
     return out
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.job_start",
+                                description="A grading job's start: python -I vs the job "
+                                            "fork server (see the module docstring).")
+    p.add_argument("rounds", nargs="?", type=_positive, default=None,
+                   help="launches each way (default 5); with --class: rounds (default 1)")
+    p.add_argument("--class", dest="class_size", type=_positive, default=None, metavar="N",
+                   help="grade the first N sample students with the server off and on")
+    return p
+
+
 if __name__ == "__main__":
+    args = _parser().parse_args()
     results = ROOT / "bench" / "results"
     results.mkdir(exist_ok=True)
-    if len(sys.argv) > 2 and sys.argv[1] == "--class":
-        walls = class_wall(int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 1)
+    if args.class_size is not None:
+        walls = class_wall(args.class_size, args.rounds or 1)
         print(json.dumps(walls))
         (results / "job_start_class.json").write_text(json.dumps(walls, indent=1))
     else:
-        result = measure(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+        result = measure(args.rounds or 5)
         print(report(result))
         (results / "job_start.json").write_text(json.dumps(result, indent=1))
