@@ -210,6 +210,11 @@ def test_kernels_that_outlive_their_job_are_killed(tmp_path):
     theirs = subprocess.Popen([*sleeper, f"{other}/k-1/conn/kernel.json"],
                               start_new_session=True)
     try:
+        for proc, folder in ((mine, root), (theirs, other)):  # exec'd: its argv is in /proc
+            cmdline, deadline = Path(f"/proc/{proc.pid}/cmdline"), time.monotonic() + 10
+            while str(folder).encode() not in cmdline.read_bytes():
+                assert time.monotonic() < deadline, "the sleeper did not start"
+                time.sleep(0.01)
         assert kill_kernels(str(root)) == 1
         assert mine.wait(timeout=10) == -signal.SIGKILL
         assert theirs.poll() is None
